@@ -1,0 +1,9 @@
+#pragma once
+#include <ksvc/core/concepts.hpp>
+#include <ksvc/core/entry.hpp>
+#include <ksvc/core/error.hpp>
+#include <ksvc/core/kernel.hpp>
+#include <ksvc/core/opcodes.hpp>
+#include <ksvc/core/route.hpp>
+#include <ksvc/core/syscalls.hpp>
+#include <ksvc/core/tier.hpp>

@@ -1,0 +1,52 @@
+#pragma once
+//! The `ksvc` error category: framework conditions that are not kernel errnos.
+#include <string>
+#include <system_error>
+
+namespace ksvc {
+
+enum class errc : int {
+    ring_full = 1,      //!< a bounded queue (submit ring, worker queue, backend) has no room
+    unsupported,        //!< the operation or feature is not available on this kernel or policy
+    refused,            //!< Tier 3: the dispatcher will not run this call; the caller must
+    shut_down,          //!< the instance is stopping or stopped
+    unknown_syscall,    //!< the syscall number is not in the native table
+    forked_child,       //!< the instance was created in the parent process; a child must make its own
+    io_uring_unavailable, //!< io_uring is disabled (sysctl, seccomp) or refused by the kernel
+    invalid_argument,   //!< a ksvc-level argument is out of range (not an errno from the kernel)
+};
+
+class error_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "ksvc"; }
+    std::string message(int c) const override {
+        switch (static_cast<errc>(c)) {
+        case errc::ring_full: return "ring full: the bounded queue has no free slot; retry after completions drain";
+        case errc::unsupported: return "unsupported on this kernel or by this policy";
+        case errc::refused: return "refused: a Tier-3 (process-altering) syscall must be run by the caller itself";
+        case errc::shut_down: return "the instance is shut down";
+        case errc::unknown_syscall: return "unknown syscall number for this architecture";
+        case errc::forked_child: return "instance used in a forked child: it belongs to the parent; create a new one";
+        case errc::io_uring_unavailable: return "io_uring is unavailable on this system";
+        case errc::invalid_argument: return "invalid argument";
+        }
+        return "unknown ksvc error";
+    }
+};
+
+inline const std::error_category& error_category() noexcept {
+    static const error_category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
+
+//! `-errno` (as the kernel returns it) to an error_code; 0 or positive is success.
+inline std::error_code error_from_result(long long r) noexcept {
+    return r < 0 ? std::error_code(static_cast<int>(-r), std::system_category()) : std::error_code{};
+}
+
+} // namespace ksvc
+
+template <>
+struct std::is_error_code_enum<ksvc::errc> : std::true_type {};

@@ -1,0 +1,396 @@
+#pragma once
+//! dispatcher — the generic loop that drives any composition of policies.
+//!
+//! One iteration (run_once):
+//!   1. reap backend completions, 2. reap worker completions (both limited to the sink's free
+//!   slots, so a full sink holds completions where they are instead of dropping them),
+//!   3. flush the sink and notify its consumer, 4. take a batch from the submit ring (unless
+//!   the sink is full or the instance is stopping), 5. route each entry: answer Tier 0 in place,
+//!   submit Tier 1, enqueue Tier 2, refuse Tier 3, 6. kick the backend once for the batch.
+//!
+//! Two modes over the same loop:
+//! - threaded: start() runs the loop on a dedicated thread; submit() is callable from any
+//!   thread (MPSC ring). When idle it spins for `spin_ns`, then blocks in the kernel (the
+//!   backend's wait on the doorbell's fd) until a completion or a doorbell arrives.
+//! - inline: the owner thread calls run_once() / run(); nothing else touches the loop.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <ksvc/core/concepts.hpp>
+#include <ksvc/core/entry.hpp>
+#include <ksvc/core/syscalls.hpp>
+#include <ksvc/executor/submit_ring.hpp>
+#include <ksvc/executor/waiter.hpp>
+
+namespace ksvc {
+
+enum class dispatch_mode { inline_mode, threaded };
+
+struct dispatcher_options {
+    dispatch_mode mode = dispatch_mode::threaded;
+    std::size_t submit_capacity = 4096; //!< bounded submit ring (rounded up to a power of two)
+    std::size_t batch = 64;             //!< entries taken per iteration, completions reaped per pass
+    std::chrono::nanoseconds spin{std::chrono::microseconds(50)}; //!< idle spin before sleeping
+};
+
+//! Hooks the dispatcher needs from its thread environment.
+struct dispatcher_hooks {
+    //! Once per thread that runs the loop (the module blocks SIGPIPE there: an io_uring write
+    //! to a broken pipe raises it on the submitting thread).
+    void (*on_loop_thread)() noexcept = nullptr;
+};
+
+template <syscall_router R, io_backend B, worker_pool W, completion_sink S, shared_page SP, notifier N>
+class dispatcher {
+public:
+    struct parts {
+        const R& router;
+        B& backend;
+        W& workers;
+        S& sink;
+        SP& page;
+        N& doorbell;
+    };
+
+    dispatcher(parts p, dispatcher_options o, dispatcher_hooks h = {})
+        : p_(p), opts_(o), hooks_(h), ring_(o.submit_capacity), scratch_(o.batch ? o.batch : 1) {
+        if (opts_.batch == 0) opts_.batch = 1;
+        p_.workers.attach(waker{&ring_doorbell, this});
+    }
+    ~dispatcher() { stop(); }
+    dispatcher(const dispatcher&) = delete;
+    dispatcher& operator=(const dispatcher&) = delete;
+
+    [[nodiscard]] dispatch_mode mode() const noexcept { return opts_.mode; }
+
+    //! Queues `e`. Any thread in threaded mode; the owner in inline mode. Never blocks.
+    //! errc::ring_full when the submit ring is full (nothing was queued), errc::shut_down after stop().
+    //! The direct_waiter flag is reserved for call() and cleared here.
+    std::error_code submit(submit_entry e) noexcept {
+        e.flags &= ~entry_flags::direct_waiter;
+        return push(e);
+    }
+
+    //! Whether the loop has finished its shutdown drain.
+    [[nodiscard]] bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
+
+    //! For an object inherited across fork(): forget the loop thread (it does not exist in this
+    //! process) without touching shared state.
+    void abandon() noexcept {
+        if (thread_.joinable()) thread_.detach();
+        drained_.store(true, std::memory_order_release);
+    }
+
+private:
+    std::error_code push(const submit_entry& e) noexcept {
+        // Announce ourselves before checking `stopping_`: the shutdown drain waits for
+        // producers_ == 0 after setting it, so no accepted entry can land after the drain.
+        producers_.fetch_add(1, std::memory_order_seq_cst);
+        if (stopping_.load(std::memory_order_seq_cst)) {
+            producers_.fetch_sub(1, std::memory_order_release);
+            return make_error_code(errc::shut_down);
+        }
+        const bool ok = ring_.try_push(e);
+        producers_.fetch_sub(1, std::memory_order_release);
+        if (!ok) return make_error_code(errc::ring_full);
+        accepted_.fetch_add(1, std::memory_order_relaxed);
+        // Pairs with the fence in sleep(): either we see the loop asleep, or it sees our entry.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (sleeping_.load(std::memory_order_relaxed)) p_.doorbell.notify();
+        return {};
+    }
+
+public:
+    //! One iteration; returns how much happened (0 = idle). Owner thread only. With
+    //! `may_block`, an idle iteration sleeps in the kernel until there is something to do.
+    std::size_t run_once(bool may_block = false) noexcept {
+        enter_loop_thread();
+        std::size_t progress = drain_completions();
+        if (!stopping_.load(std::memory_order_acquire)) progress += intake();
+        p_.sink.flush_and_notify();
+        if (progress == 0 && may_block) sleep();
+        return progress;
+    }
+
+    //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.
+    void run() noexcept {
+        running_.store(true, std::memory_order_release);
+        while (!stop_requested_.load(std::memory_order_acquire)) run_once(true);
+        drain_for_shutdown();
+        running_.store(false, std::memory_order_release);
+    }
+
+    //! Threaded mode: starts the loop thread.
+    void start() {
+        if (opts_.mode != dispatch_mode::threaded || thread_.joinable()) return;
+        thread_ = std::thread([this] { threaded_loop(); });
+    }
+
+    //! Stops intake, cancels in-flight Tier-1 work, drains everything (completions are
+    //! delivered: results, or -ECANCELED), joins the loop thread. Idempotent.
+    //! In inline mode while run() is active on another thread, this only asks run() to return
+    //! (run() drains); otherwise the caller drains.
+    void stop() noexcept {
+        stopping_.store(true, std::memory_order_seq_cst);
+        stop_requested_.store(true, std::memory_order_release);
+        p_.doorbell.notify();
+        if (thread_.joinable()) thread_.join(); // the loop thread drains before it exits
+        else if (!running_.load(std::memory_order_acquire) && !drained()) drain_for_shutdown();
+    }
+
+    //! Blocking facade: runs `e` and returns its completion to the calling thread. Tier 0 is
+    //! answered here without queueing; Tier 3 is refused here. In inline mode the caller must
+    //! be the owner thread: it drives the loop until its own completion arrives.
+    completion_entry call(submit_entry e) noexcept {
+        const route_info r = p_.router.route(e.nr);
+        if (r.tier == tier::shared_page) {
+            std::int64_t v = 0;
+            if (p_.page.answer(e, v)) return make_completion(e, v);
+            if (!r.worker_safe) return make_framework_completion(e, errc::refused);
+        } else if (r.tier == tier::legacy) {
+            return make_framework_completion(e, refusal(e.nr));
+        }
+        call_waiter w;
+        e.corr_id = reinterpret_cast<std::uint64_t>(&w);
+        e.flags |= entry_flags::direct_waiter;
+        if (opts_.mode == dispatch_mode::inline_mode) {
+            // Owner thread: no queue hop when the ring has room; retry while it is full.
+            while (auto ec = push(e)) {
+                if (ec != errc::ring_full) return make_framework_completion(e, static_cast<errc>(ec.value()));
+                run_once(false);
+            }
+            while (!w.ready()) run_once(true);
+        } else {
+            std::error_code ec;
+            // A full ring is transient for a blocking caller: wait for room rather than fail.
+            while ((ec = push(e)) == errc::ring_full) std::this_thread::yield();
+            if (ec) return make_framework_completion(e, static_cast<errc>(ec.value()));
+            w.wait();
+        }
+        return w.result;
+    }
+
+    //! Completions that did not fit the sink at shutdown (then poll them from here).
+    std::size_t take_leftovers(std::span<completion_entry> out) noexcept {
+        std::size_t n = 0;
+        while (n < out.size() && leftover_head_ < leftovers_.size()) out[n++] = leftovers_[leftover_head_++];
+        return n;
+    }
+
+    [[nodiscard]] std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_; }
+    [[nodiscard]] std::size_t queued() const noexcept { return ring_.size(); }
+
+private:
+    static void ring_doorbell(void* self) noexcept { static_cast<dispatcher*>(self)->p_.doorbell.notify(); }
+
+    static errc refusal(std::uint32_t nr) noexcept {
+        return syscalls::is_known(nr) ? errc::refused : errc::unknown_syscall;
+    }
+
+    void enter_loop_thread() noexcept {
+        thread_local const void* entered = nullptr;
+        if (entered == this) return;
+        entered = this;
+        if (hooks_.on_loop_thread) hooks_.on_loop_thread();
+    }
+
+    void deliver(const completion_entry& c) noexcept {
+        if (c.result >= 0) p_.page.observe(c.nr);
+        delivered_.fetch_add(1, std::memory_order_relaxed);
+        if (c.entry_flags & entry_flags::direct_waiter) {
+            reinterpret_cast<call_waiter*>(c.corr_id)->complete(c);
+            return;
+        }
+        if (!p_.sink.push(c)) leftovers_.push_back(c); // only at shutdown (room is checked first)
+    }
+
+
+    std::size_t drain_completions() noexcept {
+        std::size_t total = 0;
+        for (;;) {
+            const std::size_t room = p_.sink.free_slots();
+            const std::size_t want = room < scratch_.size() ? room : scratch_.size();
+            if (want == 0) break;
+            std::span<completion_entry> buf(scratch_.data(), want);
+            std::size_t n = p_.backend.reap(buf);
+            for (std::size_t i = 0; i < n; ++i) deliver(buf[i]);
+            std::size_t m = p_.workers.reap(buf);
+            for (std::size_t i = 0; i < m; ++i) deliver(buf[i]);
+            total += n + m;
+            if (n < want && m < want) break;
+        }
+        return total;
+    }
+
+    // Routes and places one entry. Returns false when it must wait (a full backend or pool):
+    // the entry is then kept in `carry_` and retried first next time, preserving order.
+    bool place(const submit_entry& e) noexcept {
+        const route_info r = p_.router.route(e.nr);
+        switch (r.tier) {
+        case tier::shared_page: {
+            std::int64_t v = 0;
+            if (p_.page.answer(e, v)) {
+                deliver(make_completion(e, v));
+                return true;
+            }
+            if (!r.worker_safe) {
+                deliver(make_framework_completion(e, errc::refused));
+                return true;
+            }
+            return to_workers(e);
+        }
+        case tier::io_uring: {
+            const std::error_code ec = p_.backend.submit(e, r);
+            if (!ec) {
+                ++submitted_;
+                return true;
+            }
+            if (ec == errc::ring_full) return false;
+            if (ec == errc::unsupported && r.worker_safe) return to_workers(e);
+            deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
+            return true;
+        }
+        case tier::worker_pool: return to_workers(e);
+        case tier::legacy: deliver(make_framework_completion(e, refusal(e.nr))); return true;
+        }
+        return true;
+    }
+
+    bool to_workers(const submit_entry& e) noexcept {
+        const std::error_code ec = p_.workers.enqueue(e);
+        if (!ec) return true;
+        if (ec == errc::ring_full) return false;
+        deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
+        return true;
+    }
+
+    std::size_t intake() noexcept {
+        std::size_t taken = 0;
+        submitted_ = 0;
+        // One sink slot per entry that might complete in place keeps "never drop" exact.
+        std::size_t room = p_.sink.free_slots();
+        while (taken < opts_.batch && room > 0) {
+            submit_entry e;
+            if (carry_) {
+                e = *carry_;
+            } else if (!ring_.try_pop(e)) {
+                break;
+            }
+            if (!place(e)) {
+                carry_ = e;
+                break;
+            }
+            carry_.reset();
+            ++taken;
+            --room;
+        }
+        if (submitted_) p_.backend.flush();
+        return taken;
+    }
+
+    void sleep() noexcept {
+        sleeping_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (ring_.empty() && !carry_ && !stop_requested_.load(std::memory_order_acquire)) {
+            ++sleeps_;
+            if constexpr (requires { p_.doorbell.native_handle(); }) {
+                p_.backend.wait(p_.doorbell.native_handle());
+            } else {
+                p_.doorbell.wait_for_ms(1);
+            }
+        }
+        sleeping_.store(false, std::memory_order_relaxed);
+        p_.doorbell.try_wait(); // consume the doorbell; a later notify re-arms it
+    }
+
+    void threaded_loop() noexcept {
+        auto idle_since = std::chrono::steady_clock::time_point{};
+        bool idle = false;
+        while (!stop_requested_.load(std::memory_order_acquire)) {
+            if (run_once(false)) {
+                idle = false;
+                continue;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (!idle) {
+                idle = true;
+                idle_since = now;
+            } else if (now - idle_since >= opts_.spin) {
+                sleep();
+                idle = false;
+            }
+        }
+        drain_for_shutdown();
+    }
+
+    // Called on the loop thread (or by stop() when no loop thread exists).
+    void drain_for_shutdown() noexcept {
+        enter_loop_thread();
+        stopping_.store(true, std::memory_order_seq_cst);
+        while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+        // Accepted but never started: complete as cancelled.
+        submit_entry e;
+        if (carry_) {
+            deliver(make_completion(*carry_, -125 /* ECANCELED */));
+            carry_.reset();
+        }
+        while (ring_.try_pop(e)) deliver(make_completion(e, -125 /* ECANCELED */));
+        p_.backend.cancel_all();
+        p_.backend.flush();
+        p_.workers.shutdown(); // finishes what it accepted
+        while (p_.backend.inflight() > 0 || p_.workers.outstanding() > 0) {
+            if (drain_completions() == 0) {
+                if (p_.sink.free_slots() == 0) drain_into_leftovers();
+                else if (p_.backend.inflight() > 0) p_.backend.wait(-1);
+            }
+        }
+        drain_completions();
+        p_.sink.flush_and_notify();
+        drained_.store(true, std::memory_order_release);
+    }
+
+    // The sink is full and nobody may be consuming during shutdown: park completions aside.
+    void drain_into_leftovers() noexcept {
+        std::span<completion_entry> buf(scratch_.data(), scratch_.size());
+        std::size_t n = p_.backend.reap(buf);
+        n += p_.workers.reap(buf.subspan(n));
+        for (std::size_t i = 0; i < n; ++i) {
+            if (buf[i].entry_flags & entry_flags::direct_waiter)
+                reinterpret_cast<call_waiter*>(buf[i].corr_id)->complete(buf[i]);
+            else
+                leftovers_.push_back(buf[i]);
+        }
+        delivered_.fetch_add(n, std::memory_order_relaxed);
+    }
+
+    parts p_;
+    dispatcher_options opts_;
+    dispatcher_hooks hooks_;
+    submit_ring ring_;
+    std::vector<completion_entry> scratch_;
+    std::optional<submit_entry> carry_;
+    std::size_t submitted_ = 0;
+    std::uint64_t sleeps_ = 0;
+    std::vector<completion_entry> leftovers_;
+    std::size_t leftover_head_ = 0;
+    std::atomic<bool> drained_{false};
+    std::atomic<bool> running_{false};
+    std::atomic<std::size_t> producers_{0};
+    std::thread thread_;
+    alignas(cache_line) std::atomic<bool> sleeping_{false};
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<std::uint64_t> accepted_{0};
+    std::atomic<std::uint64_t> delivered_{0};
+};
+
+} // namespace ksvc

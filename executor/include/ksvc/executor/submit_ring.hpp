@@ -1,0 +1,96 @@
+#pragma once
+//! bounded_ring<T> — a bounded multi-producer multi-consumer queue with a sequence number per
+//! slot (D. Vyukov's design). A slot is published by storing its sequence *after* the value is
+//! written (release) and consumed only when the sequence says so (acquire): a reader can never
+//! see a half-written entry — the publication race of the seed's ring cannot happen.
+//! try_push/try_pop never block; a full ring is reported, never overwritten.
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include <ksvc/core/entry.hpp>
+
+namespace ksvc {
+
+inline constexpr std::size_t cache_line = 64;
+
+template <class T>
+class bounded_ring {
+public:
+    //! `capacity` is rounded up to a power of two (at least 2).
+    explicit bounded_ring(std::size_t capacity)
+        : mask_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity) - 1),
+          cells_(std::make_unique<cell[]>(mask_ + 1)) {
+        if (capacity > (std::size_t{1} << 30))
+            throw std::invalid_argument("bounded_ring: capacity " + std::to_string(capacity) + " exceeds 2^30");
+        for (std::size_t i = 0; i <= mask_; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+    }
+
+    bool try_push(const T& v) noexcept {
+        std::size_t pos = tail_.load(std::memory_order_relaxed);
+        for (;;) {
+            cell& c = cells_[pos & mask_];
+            const std::size_t seq = c.seq.load(std::memory_order_acquire);
+            const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
+            if (diff == 0) {
+                if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+                    c.value = v;
+                    c.seq.store(pos + 1, std::memory_order_release);
+                    return true;
+                }
+            } else if (diff < 0) {
+                return false; // full
+            } else {
+                pos = tail_.load(std::memory_order_relaxed);
+            }
+        }
+    }
+
+    bool try_pop(T& out) noexcept {
+        std::size_t pos = head_.load(std::memory_order_relaxed);
+        for (;;) {
+            cell& c = cells_[pos & mask_];
+            const std::size_t seq = c.seq.load(std::memory_order_acquire);
+            const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
+            if (diff == 0) {
+                if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+                    out = c.value;
+                    c.seq.store(pos + mask_ + 1, std::memory_order_release);
+                    return true;
+                }
+            } else if (diff < 0) {
+                return false; // empty
+            } else {
+                pos = head_.load(std::memory_order_relaxed);
+            }
+        }
+    }
+
+    //! Approximate (exact when quiescent).
+    [[nodiscard]] std::size_t size() const noexcept {
+        const std::size_t t = tail_.load(std::memory_order_acquire);
+        const std::size_t h = head_.load(std::memory_order_acquire);
+        return t >= h ? t - h : 0;
+    }
+    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+
+private:
+    struct alignas(cache_line) cell {
+        std::atomic<std::size_t> seq;
+        T value;
+    };
+    const std::size_t mask_;
+    std::unique_ptr<cell[]> cells_;
+    alignas(cache_line) std::atomic<std::size_t> tail_{0};
+    alignas(cache_line) std::atomic<std::size_t> head_{0};
+};
+
+using submit_ring = bounded_ring<submit_entry>;
+
+} // namespace ksvc

@@ -1,0 +1,161 @@
+#pragma once
+//! instance<R, B, W, N, P> — the compositor: owns one model per slot and the dispatcher that
+//! drives them. Slots: syscall_router, io_backend, worker_pool, notifier, buffer_provider
+//! (plus completion_sink and shared_page, defaulted).
+//!
+//! Threads: in threaded mode every public member may be called from any thread except
+//! poll()/wait_completions() (one consumer at a time). In inline mode everything belongs to
+//! the owner thread, which drives the loop with run_once()/run() (call() drives it itself).
+//! After fork() the child must not use the parent's instance: every call reports
+//! errc::forked_child and destruction only releases this process's mappings.
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <system_error>
+#include <type_traits>
+
+#include <ksvc/core/concepts.hpp>
+#include <ksvc/core/kernel.hpp>
+#include <ksvc/executor/dispatcher.hpp>
+#include <ksvc/module/backends/io_uring_backend.hpp>
+#include <ksvc/module/capabilities.hpp>
+#include <ksvc/module/process.hpp>
+#include <ksvc/module/shared_page/process_shared_page.hpp>
+#include <ksvc/module/sinks/ring_completion_sink.hpp>
+#include <ksvc/module/workers/fixed_pool.hpp>
+
+namespace ksvc {
+
+struct instance_options {
+    dispatch_mode mode = dispatch_mode::threaded;
+    const capabilities* caps = nullptr; //!< injected snapshot; default current_capabilities()
+    io_uring_options ring{};
+    pool_options pool{};
+    std::size_t submit_capacity = 4096;
+    std::size_t sink_capacity = 4096;
+    std::size_t batch = 64;
+    std::chrono::nanoseconds spin{std::chrono::microseconds(50)};
+    std::size_t buffer_count = 64;
+    std::size_t buffer_size = 64 * 1024;
+};
+
+namespace detail {
+// Builds a policy from whichever of the instance's settings its constructor accepts, so a user
+// policy needs no particular constructor (default-constructible is enough). Returning a
+// prvalue lets non-movable policies be built in place.
+template <class T>
+T make_policy(const instance_options& o, const capabilities& c) {
+    if constexpr (std::is_constructible_v<T, const capabilities&, io_uring_options>) return T(c, o.ring);
+    else if constexpr (std::is_constructible_v<T, const capabilities&>) return T(c);
+    else if constexpr (std::is_constructible_v<T, pool_options>) return T(o.pool);
+    else if constexpr (std::is_constructible_v<T, std::size_t, std::size_t>) return T(o.buffer_count, o.buffer_size);
+    else return T();
+}
+} // namespace detail
+
+//! Satisfied by an instance whose every slot models its concept.
+template <class I>
+concept instance_composition = syscall_router<typename I::router_type> && io_backend<typename I::backend_type> &&
+    worker_pool<typename I::worker_type> && notifier<typename I::notifier_type> &&
+    buffer_provider<typename I::buffer_type> && requires { sizeof(I); };
+
+template <class R, class B, class W, class N, class P, class S = ring_completion_sink, class SP = process_shared_page>
+class instance {
+    static_assert(syscall_router<R>, "ksvc::instance slot 1 (router): the type does not model ksvc::syscall_router");
+    static_assert(io_backend<B>, "ksvc::instance slot 2 (io backend): the type does not model ksvc::io_backend");
+    static_assert(worker_pool<W>, "ksvc::instance slot 3 (worker pool): the type does not model ksvc::worker_pool");
+    static_assert(notifier<N>, "ksvc::instance slot 4 (notifier): the type does not model ksvc::notifier");
+    static_assert(buffer_provider<P>, "ksvc::instance slot 5 (buffer provider): the type does not model ksvc::buffer_provider");
+    static_assert(completion_sink<S>, "ksvc::instance slot 6 (completion sink): the type does not model ksvc::completion_sink");
+    static_assert(shared_page<SP>, "ksvc::instance slot 7 (shared page): the type does not model ksvc::shared_page");
+
+public:
+    using router_type = R;
+    using backend_type = B;
+    using worker_type = W;
+    using notifier_type = N;
+    using buffer_type = P;
+    using dispatcher_type = dispatcher<R, B, W, S, SP, N>;
+
+    explicit instance(instance_options o = {})
+        : opts_(o), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
+          backend_(detail::make_policy<B>(o, caps_)), workers_(detail::make_policy<W>(o, caps_)),
+          notifier_(detail::make_policy<N>(o, caps_)), doorbell_(detail::make_policy<N>(o, caps_)),
+          buffers_(detail::make_policy<P>(o, caps_)), sink_(o.sink_capacity),
+          dispatcher_({router_, backend_, workers_, sink_, page_, doorbell_},
+                      {o.mode, o.submit_capacity, o.batch, o.spin}, {&process::block_sigpipe_on_this_thread}),
+          fork_gen_(process::fork_generation()) {
+        sink_.attach(waker{&notify_consumer, this});
+        dispatcher_.start();
+    }
+    ~instance() {
+        if (forked()) dispatcher_.abandon();
+        else dispatcher_.stop();
+    }
+    instance(const instance&) = delete;
+    instance& operator=(const instance&) = delete;
+
+    //! Blocking facade: the completion of `e` (check .ok(), .result, .error()).
+    completion_entry call(const submit_entry& e) noexcept {
+        if (forked()) return make_framework_completion(e, errc::forked_child);
+        return dispatcher_.call(e);
+    }
+    //! Asynchronous: the completion arrives through poll()/wait_completions().
+    std::error_code submit(const submit_entry& e) noexcept {
+        if (forked()) return make_error_code(errc::forked_child);
+        return dispatcher_.submit(e);
+    }
+    //! Takes delivered completions (one consumer thread at a time); never blocks.
+    std::size_t poll(std::span<completion_entry> out) noexcept {
+        if (forked()) return 0;
+        std::size_t n = sink_.pop(out);
+        if (n < out.size()) n += dispatcher_.take_leftovers(out.subspan(n));
+        return n;
+    }
+    //! Waits up to `ms` (-1: forever) for completions, then takes them.
+    std::size_t wait_completions(std::span<completion_entry> out, int ms = -1) noexcept {
+        if (std::size_t n = poll(out)) return n;
+        if (opts_.mode == dispatch_mode::inline_mode) {
+            dispatcher_.run_once(ms != 0);
+            return poll(out);
+        }
+        notifier_.wait_for_ms(ms);
+        return poll(out);
+    }
+
+    std::size_t run_once(bool may_block = false) noexcept { return forked() ? 0 : dispatcher_.run_once(may_block); }
+    void run() noexcept {
+        if (!forked()) dispatcher_.run();
+    }
+    void stop() noexcept {
+        if (!forked()) dispatcher_.stop();
+    }
+
+    const capabilities& caps() const noexcept { return caps_; }
+    const R& router() const noexcept { return router_; }
+    B& backend() noexcept { return backend_; }
+    W& workers() noexcept { return workers_; }
+    N& notifier() noexcept { return notifier_; }
+    P& buffers() noexcept { return buffers_; }
+    SP& page() noexcept { return page_; }
+    dispatcher_type& loop() noexcept { return dispatcher_; }
+
+private:
+    static void notify_consumer(void* self) noexcept { static_cast<instance*>(self)->notifier_.notify(); }
+    bool forked() const noexcept { return fork_gen_ != process::fork_generation(); }
+
+    instance_options opts_;
+    capabilities caps_;
+    R router_;
+    B backend_;
+    W workers_;
+    N notifier_;
+    N doorbell_; // wakes the dispatcher (submissions, worker completions, stop)
+    P buffers_;
+    S sink_;
+    SP page_;
+    dispatcher_type dispatcher_;
+    std::uint64_t fork_gen_;
+};
+
+} // namespace ksvc

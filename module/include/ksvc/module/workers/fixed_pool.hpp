@@ -1,0 +1,58 @@
+#pragma once
+//! fixed_pool — N threads (default min(8, max(1, nproc/2))) started at construction, a bounded
+//! lock-free queue in, a bounded queue of completions out. enqueue never blocks: once
+//! `queue_capacity` entries are outstanding (accepted, not yet reaped) it returns ring_full.
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <semaphore>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <ksvc/core/concepts/worker_pool.hpp>
+#include <ksvc/executor/submit_ring.hpp>
+
+namespace ksvc {
+
+struct pool_options {
+    std::size_t threads = 0;          //!< 0: min(8, max(1, nproc/2))
+    std::size_t queue_capacity = 1024;
+};
+
+class fixed_pool {
+public:
+    explicit fixed_pool(pool_options o = {});
+    ~fixed_pool();
+    fixed_pool(const fixed_pool&) = delete;
+    fixed_pool& operator=(const fixed_pool&) = delete;
+
+    std::error_code enqueue(const submit_entry& e) noexcept;
+    std::size_t reap(std::span<completion_entry> out) noexcept;
+    void attach(waker w) noexcept { wake_ = w; }
+    void shutdown() noexcept;
+    [[nodiscard]] std::size_t outstanding() const noexcept { return outstanding_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::size_t active_workers() const noexcept { return active_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::size_t total_workers() const noexcept { return threads_.size(); }
+    [[nodiscard]] std::size_t max_workers() const noexcept { return threads_.size(); }
+    [[nodiscard]] std::size_t queue_capacity() const noexcept { return capacity_; }
+
+    static std::size_t default_threads() noexcept;
+
+private:
+    void run() noexcept;
+    std::size_t capacity_;
+    bounded_ring<submit_entry> in_;
+    bounded_ring<completion_entry> out_;
+    std::counting_semaphore<> work_{0};
+    std::atomic<std::size_t> outstanding_{0};
+    std::atomic<std::size_t> active_{0};
+    std::atomic<bool> stopping_{false};
+    waker wake_{};
+    std::vector<std::thread> threads_;
+    std::uint64_t fork_gen_;
+};
+static_assert(worker_pool<fixed_pool>);
+
+} // namespace ksvc
