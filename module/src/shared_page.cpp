@@ -14,33 +14,24 @@
 namespace ksvc {
 namespace nr = syscalls::x86_64;
 
-void process_shared_page::fill(values& v) const noexcept {
-    v.pid = ::getpid();
-    v.ppid = ::getppid();
-    v.pgid = ::getpgrp();
-    v.sid = ::getsid(0);
-    v.uid = ::getuid();
-    v.gid = ::getgid();
-    v.euid = ::geteuid();
-    v.egid = ::getegid();
+void process_shared_page::refresh() noexcept {
+    pid_.store(::getpid(), std::memory_order_relaxed);
+    ppid_.store(::getppid(), std::memory_order_relaxed);
+    pgid_.store(::getpgrp(), std::memory_order_relaxed);
+    sid_.store(::getsid(0), std::memory_order_relaxed);
+    uid_.store(::getuid(), std::memory_order_relaxed);
+    gid_.store(::getgid(), std::memory_order_relaxed);
+    euid_.store(::geteuid(), std::memory_order_relaxed);
+    egid_.store(::getegid(), std::memory_order_relaxed);
     rlimit rl{};
     ::getrlimit(RLIMIT_NOFILE, &rl);
-    v.nofile_cur = rl.rlim_cur;
-    v.nofile_max = rl.rlim_max;
-    ::uname(&v.uts);
-}
-
-void process_shared_page::refresh() noexcept {
-    const int next = 1 - active_.load(std::memory_order_acquire);
-    fill(copies_[next]);
+    nofile_cur_.store(rl.rlim_cur, std::memory_order_relaxed);
+    nofile_max_.store(rl.rlim_max, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(uts_mutex_);
+        ::uname(&uts_);
+    }
     generation_.store(process::fork_generation(), std::memory_order_relaxed);
-    active_.store(next, std::memory_order_release);
-}
-
-const process_shared_page::values& process_shared_page::current() const noexcept {
-    if (generation_.load(std::memory_order_relaxed) != process::fork_generation())
-        const_cast<process_shared_page*>(this)->refresh(); // first use in a forked child
-    return copies_[active_.load(std::memory_order_acquire)];
 }
 
 void process_shared_page::observe(std::uint32_t n) noexcept {
@@ -57,32 +48,35 @@ void process_shared_page::observe(std::uint32_t n) noexcept {
 
 bool process_shared_page::answer(const submit_entry& e, std::int64_t& r) const noexcept {
     const auto* a = e.args;
-    const values& v = current();
     switch (e.nr) {
-    case nr::getpid: r = v.pid; break;
-    case nr::getuid: r = v.uid; break;
-    case nr::geteuid: r = v.euid; break;
-    case nr::getgid: r = v.gid; break;
-    case nr::getegid: r = v.egid; break;
-    case nr::getpgrp: r = v.pgid; break;
+    case nr::getpid: r = pid(); break;
+    case nr::getuid: r = uid(); break;
+    case nr::geteuid: r = euid(); break;
+    case nr::getgid: r = gid(); break;
+    case nr::getegid: r = egid(); break;
+    case nr::getpgrp: r = pgid(); break;
     case nr::getpgid:
     case nr::getsid: {
         const auto pid = static_cast<long>(static_cast<int>(a[0]));
-        if (pid != 0 && pid != v.pid) return false; // another process: ask the kernel
-        r = e.nr == nr::getpgid ? v.pgid : v.sid;
+        if (pid != 0 && pid != this->pid()) return false; // another process: ask the kernel
+        r = e.nr == nr::getpgid ? pgid() : sid();
         break;
     }
     case nr::getrlimit: {
         if (static_cast<int>(a[0]) != RLIMIT_NOFILE || a[1] == 0) return false;
         auto* out = reinterpret_cast<rlimit*>(a[1]);
-        out->rlim_cur = v.nofile_cur;
-        out->rlim_max = v.nofile_max;
+        out->rlim_cur = rlimit_nofile();
+        out->rlim_max = nofile_max_.load(std::memory_order_relaxed);
         r = 0;
         break;
     }
     case nr::uname:
         if (a[0] == 0) return false; // EFAULT comes from the kernel
-        std::memcpy(reinterpret_cast<void*>(a[0]), &v.uts, sizeof v.uts);
+        (void)pid(); // refresh first if inherited across fork
+        {
+            std::lock_guard lock(uts_mutex_);
+            std::memcpy(reinterpret_cast<void*>(a[0]), &uts_, sizeof uts_);
+        }
         r = 0;
         break;
     case nr::gettimeofday: // vDSO: no syscall

@@ -73,7 +73,8 @@ public:
     //! Queues `e`. Any thread in threaded mode; the owner in inline mode. Never blocks.
     //! errc::ring_full when the submit ring is full (nothing was queued), errc::shut_down after stop().
     //! The direct_waiter flag is reserved for call() and cleared here.
-    std::error_code submit(submit_entry e) noexcept {
+    std::error_code submit(const submit_entry& in) noexcept {
+        submit_entry e = in;
         e.flags &= ~entry_flags::direct_waiter;
         return push(e);
     }
@@ -148,7 +149,8 @@ public:
     //! Blocking facade: runs `e` and returns its completion to the calling thread. Tier 0 is
     //! answered here without queueing; Tier 3 is refused here. In inline mode the caller must
     //! be the owner thread: it drives the loop until its own completion arrives.
-    completion_entry call(submit_entry e) noexcept {
+    completion_entry call(const submit_entry& in) noexcept {
+        submit_entry e = in;
         const route_info r = p_.router.route(e.nr);
         if (r.tier == tier::shared_page) {
             std::int64_t v = 0;
@@ -182,6 +184,12 @@ public:
         std::size_t n = 0;
         while (n < out.size() && leftover_head_ < leftovers_.size()) out[n++] = leftovers_[leftover_head_++];
         return n;
+    }
+
+    //! The consumer took completions: if the loop sleeps because the sink was full, wake it.
+    void on_consumed() noexcept {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (sink_blocked_.load(std::memory_order_relaxed)) p_.doorbell.notify();
     }
 
     [[nodiscard]] std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
@@ -298,6 +306,19 @@ private:
     }
 
     void sleep() noexcept {
+        if (p_.sink.free_slots() == 0) {
+            // Backpressure: nothing can move until the consumer pops. In inline mode the owner
+            // is the consumer, so return to it; threaded, sleep until on_consumed() rings.
+            if (opts_.mode == dispatch_mode::inline_mode) return;
+            sink_blocked_.store(true, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (p_.sink.free_slots() == 0 && !stop_requested_.load(std::memory_order_acquire)) {
+                ++sleeps_;
+                p_.doorbell.wait();
+            }
+            sink_blocked_.store(false, std::memory_order_relaxed);
+            return;
+        }
         sleeping_.store(true, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (ring_.empty() && !carry_ && !stop_requested_.load(std::memory_order_acquire)) {
@@ -387,6 +408,7 @@ private:
     std::atomic<std::size_t> producers_{0};
     std::thread thread_;
     alignas(cache_line) std::atomic<bool> sleeping_{false};
+    std::atomic<bool> sink_blocked_{false};
     std::atomic<bool> stopping_{false};
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::uint64_t> accepted_{0};

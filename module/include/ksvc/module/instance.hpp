@@ -109,18 +109,19 @@ public:
     std::size_t poll(std::span<completion_entry> out) noexcept {
         if (forked()) return 0;
         std::size_t n = sink_.pop(out);
+        if (n) dispatcher_.on_consumed();
         if (n < out.size()) n += dispatcher_.take_leftovers(out.subspan(n));
         return n;
     }
-    //! Waits up to `ms` (-1: forever) for completions, then takes them.
+    //! Waits up to `ms` (-1: until at least one arrives) for completions, then takes them.
+    //! Inline mode drives the loop (owner thread only).
     std::size_t wait_completions(std::span<completion_entry> out, int ms = -1) noexcept {
-        if (std::size_t n = poll(out)) return n;
-        if (opts_.mode == dispatch_mode::inline_mode) {
-            dispatcher_.run_once(ms != 0);
-            return poll(out);
+        for (;;) {
+            if (std::size_t n = poll(out)) return n;
+            if (opts_.mode == dispatch_mode::inline_mode) dispatcher_.run_once(ms != 0);
+            else if (!notifier_.wait_for_ms(ms)) return poll(out);
+            if (ms >= 0) return poll(out); // one bounded attempt; a stale wake-up may yield 0
         }
-        notifier_.wait_for_ms(ms);
-        return poll(out);
     }
 
     std::size_t run_once(bool may_block = false) noexcept { return forked() ? 0 : dispatcher_.run_once(may_block); }

@@ -10,9 +10,12 @@
 #include <atomic>
 #include <cstdint>
 
+#include <mutex>
+
 #include <sys/utsname.h>
 
 #include <ksvc/core/concepts/shared_page.hpp>
+#include <ksvc/module/process.hpp>
 
 namespace ksvc {
 
@@ -26,31 +29,32 @@ public:
     void observe(std::uint32_t nr) noexcept;
     void refresh() noexcept;
 
-    [[nodiscard]] long pid() const noexcept { return current().pid; }
-    [[nodiscard]] long ppid() const noexcept { return current().ppid; }
-    [[nodiscard]] long pgid() const noexcept { return current().pgid; }
-    [[nodiscard]] long sid() const noexcept { return current().sid; }
-    [[nodiscard]] long uid() const noexcept { return current().uid; }
-    [[nodiscard]] long gid() const noexcept { return current().gid; }
-    [[nodiscard]] long euid() const noexcept { return current().euid; }
-    [[nodiscard]] long egid() const noexcept { return current().egid; }
-    [[nodiscard]] std::uint64_t rlimit_nofile() const noexcept { return current().nofile_cur; }
+    [[nodiscard]] long pid() const noexcept { return load(pid_); }
+    [[nodiscard]] long ppid() const noexcept { return load(ppid_); }
+    [[nodiscard]] long pgid() const noexcept { return load(pgid_); }
+    [[nodiscard]] long sid() const noexcept { return load(sid_); }
+    [[nodiscard]] long uid() const noexcept { return load(uid_); }
+    [[nodiscard]] long gid() const noexcept { return load(gid_); }
+    [[nodiscard]] long euid() const noexcept { return load(euid_); }
+    [[nodiscard]] long egid() const noexcept { return load(egid_); }
+    [[nodiscard]] std::uint64_t rlimit_nofile() const noexcept { return load(nofile_cur_); }
     [[nodiscard]] std::uint64_t answered() const noexcept { return answered_.load(std::memory_order_relaxed); }
 
 private:
-    struct values {
-        long pid, ppid, pgid, sid, uid, gid, euid, egid;
-        std::uint64_t nofile_cur, nofile_max;
-        struct utsname uts;
-    };
-    // Double-buffered so readers on other threads never see a torn refresh: a refresh fills the
-    // inactive copy and then flips `active_` (release).
-    const values& current() const noexcept;
-    void fill(values& v) const noexcept;
+    // Each value is its own atomic (readers on any thread, refresh on the dispatcher's); the
+    // utsname is too large for that and is copied under a mutex (uname is rarely hot).
+    template <class T>
+    T load(const std::atomic<T>& v) const noexcept {
+        if (generation_.load(std::memory_order_relaxed) != process::fork_generation())
+            const_cast<process_shared_page*>(this)->refresh(); // first use in a forked child
+        return v.load(std::memory_order_relaxed);
+    }
 
-    mutable values copies_[2]{};
-    mutable std::atomic<int> active_{0};
-    mutable std::atomic<std::uint64_t> generation_{0};
+    std::atomic<long> pid_{0}, ppid_{0}, pgid_{0}, sid_{0}, uid_{0}, gid_{0}, euid_{0}, egid_{0};
+    std::atomic<std::uint64_t> nofile_cur_{0}, nofile_max_{0};
+    mutable std::mutex uts_mutex_;
+    struct utsname uts_{};
+    std::atomic<std::uint64_t> generation_{0};
     mutable std::atomic<std::uint64_t> answered_{0};
 };
 static_assert(shared_page<process_shared_page>);
