@@ -119,6 +119,7 @@ struct capabilities {
     }
 
     //! Applies KSVC_ASSUME_KERNEL=X.Y and KSVC_DISABLE_IO_URING=1 from the environment.
+    //! KSVC_DISABLE_IO_URING takes 1/true/yes/on or 0/false/no/off (any case; empty = unset).
     //! Throws std::invalid_argument naming the variable when its value does not parse.
     [[nodiscard]] capabilities with_environment() const;
 
@@ -141,7 +142,16 @@ inline ksvc::capabilities ksvc::capabilities::with_environment() const {
         if (!v) throw std::invalid_argument(std::string("KSVC_ASSUME_KERNEL: expected X.Y, got \"") + s + '"');
         c = c.assume(*v);
     }
-    if (const char* s = std::getenv("KSVC_DISABLE_IO_URING"); s && *s && std::string_view(s) != "0")
-        c.disable(1 /* EPERM */, "disabled by KSVC_DISABLE_IO_URING");
+    if (const char* s = std::getenv("KSVC_DISABLE_IO_URING"); s && *s) {
+        // Strict: "false" or a typo must not silently disable io_uring.
+        std::string v(s);
+        for (char& ch : v) ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+        if (v == "1" || v == "true" || v == "yes" || v == "on") {
+            c.disable(1 /* EPERM */, "disabled by KSVC_DISABLE_IO_URING");
+        } else if (!(v == "0" || v == "false" || v == "no" || v == "off")) {
+            throw std::invalid_argument(std::string("KSVC_DISABLE_IO_URING: expected 1/true/yes/on or 0/false/no/off, got \"") +
+                                        s + '"');
+        }
+    }
     return c;
 }
