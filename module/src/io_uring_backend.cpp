@@ -446,8 +446,9 @@ std::size_t uring_engine::reap(std::span<completion_entry> out) noexcept {
 std::error_code uring_engine::cancel(std::uint64_t corr_id) noexcept {
     state& st = *s_;
     if (st.forked()) return make_error_code(errc::forked_child);
-    // Cancels complete on the CQ too; keep their count within the CQ's headroom.
-    if (st.internal + 1 >= st.slots.size()) return make_error_code(errc::ring_full);
+    // Cancels complete on the CQ too; keep their count within the CQ's headroom: the CQ holds
+    // 2 x capacity, user entries take at most capacity, so internal requests may take the rest.
+    if (st.internal >= st.slots.size()) return make_error_code(errc::ring_full);
     bool found = false;
     for (std::uint32_t i = 0; i < st.slots.size(); ++i) {
         if (st.slots[i].busy && st.slots[i].corr_id == corr_id) {
