@@ -24,12 +24,16 @@ void eventfd_notifier::notify() noexcept {
     [[maybe_unused]] auto r = ::write(fd_, &one, sizeof one);
 }
 
-// Clear the flag before draining: a notify() racing with us then writes again, so the next
-// wait returns at once instead of the wake-up being lost.
+// Drain first, then clear the flag. Clearing first would let a notify() racing with us set the
+// flag and write, and our read would then drain that write too: the flag stays set with the
+// eventfd empty, and every later notify() is coalesced into a wake-up that never comes.
+// In this order a notify() between the read and the clear is coalesced into the wake-up being
+// consumed (the exchange makes its data visible to us); any later one finds the flag clear.
 bool eventfd_notifier::consume() noexcept {
-    pending_.store(false, std::memory_order_release);
     std::uint64_t v = 0;
-    return ::read(fd_, &v, sizeof v) == sizeof v;
+    const bool got = ::read(fd_, &v, sizeof v) == sizeof v;
+    pending_.exchange(false, std::memory_order_acq_rel);
+    return got;
 }
 
 bool eventfd_notifier::try_wait() noexcept { return consume(); }
