@@ -165,7 +165,7 @@ public:
         if (opts_.mode == dispatch_mode::inline_mode) {
             // Owner thread: no queue hop when the ring has room; retry while it is full.
             while (auto ec = push(e)) {
-                if (ec != errc::ring_full) return make_framework_completion(e, static_cast<errc>(ec.value()));
+                if (ec != errc::ring_full) return make_framework_completion(in, static_cast<errc>(ec.value()));
                 run_once(false);
             }
             while (!w.ready()) run_once(true);
@@ -173,10 +173,14 @@ public:
             std::error_code ec;
             // A full ring is transient for a blocking caller: wait for room rather than fail.
             while ((ec = push(e)) == errc::ring_full) std::this_thread::yield();
-            if (ec) return make_framework_completion(e, static_cast<errc>(ec.value()));
+            if (ec) return make_framework_completion(in, static_cast<errc>(ec.value()));
             w.wait();
         }
-        return w.result;
+        // corr_id carried the waiter's address: give the caller back its own id and flags.
+        completion_entry c = w.result;
+        c.corr_id = in.corr_id;
+        c.entry_flags = in.flags;
+        return c;
     }
 
     //! Completions that did not fit the sink at shutdown (then poll them from here).
