@@ -235,10 +235,12 @@ private:
             std::span<completion_entry> buf(scratch_.data(), want);
             std::size_t n = p_.backend.reap(buf);
             for (std::size_t i = 0; i < n; ++i) deliver(buf[i]);
-            std::size_t m = p_.workers.reap(buf);
+            // Both sources share the `want` free sink slots: a second full batch would overflow
+            // the sink into leftovers_, which the consumer reads concurrently (and out of order).
+            std::size_t m = p_.workers.reap(buf.first(want - n));
             for (std::size_t i = 0; i < m; ++i) deliver(buf[i]);
             total += n + m;
-            if (n < want && m < want) break;
+            if (n + m < want) break;
         }
         return total;
     }
