@@ -1,0 +1,127 @@
+//! The ksvc file copy: the same slot machine as the raw liburing reference (bench/reference/
+//! copy_uring.cpp), with every read, write or splice submitted as an ordinary system call
+//! (pread64/pwrite64, or splice(2) file -> pipe -> file) through a ksvc default_instance.
+//!   copy_ksvc --src F --dst G [--mode threaded|inline] [--method rw|splice] [--qd 16]
+//!             [--chunk 262144] [--direct]
+#include <fcntl.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/module/presets.hpp>
+
+#include "../common/copy_common.hpp"
+
+namespace {
+
+struct slot {
+    std::uint64_t pos = 0, end = 0;
+    std::uint32_t len = 0, done = 0;
+    bool writing = false;
+    unsigned char* buf = nullptr;
+    int pipe_r = -1, pipe_w = -1;
+    loff_t off_in = 0, off_out = 0; // splice advances these
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    bench::args a(argc, argv);
+    const bool inline_mode = a.str("mode", "threaded") == "inline";
+    const unsigned qd = static_cast<unsigned>(a.num("qd", 16));
+    const unsigned chunk = static_cast<unsigned>(a.num("chunk", 256 * 1024));
+    const bool splice = a.str("method", "rw") == "splice";
+    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"));
+
+    ksvc::instance_options o;
+    o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
+    ksvc::default_instance inst(o);
+    namespace nr = ksvc::syscalls::native;
+
+    std::vector<slot> slots(qd);
+    for (auto& s : slots) {
+        if (splice) {
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) != 0) bench::die("pipe2");
+            ::fcntl(fds[1], F_SETPIPE_SZ, chunk);
+            s.pipe_r = fds[0];
+            s.pipe_w = fds[1];
+        } else if (::posix_memalign(reinterpret_cast<void**>(&s.buf), 4096, chunk) != 0) {
+            bench::die("posix_memalign", ENOMEM);
+        }
+    }
+    std::uint64_t next = 0, copied = 0;
+    unsigned inflight = 0;
+    auto submit = [&](ksvc::submit_entry e, std::uint32_t i) {
+        e.corr_id = i;
+        while (auto ec = inst.submit(e)) {
+            if (ec != ksvc::errc::ring_full) bench::die("ksvc submit", ec.value());
+            if (inline_mode) inst.run_once(false);
+            else std::this_thread::yield();
+        }
+        ++inflight;
+    };
+    auto start_read = [&](std::uint32_t i) {
+        slot& s = slots[i];
+        if (s.pos == s.end) {
+            if (next >= f.size) return;
+            s.pos = next;
+            s.end = next + chunk < f.size ? next + chunk : f.size;
+            next = s.end;
+        }
+        s.len = static_cast<std::uint32_t>(s.end - s.pos);
+        s.done = 0;
+        s.writing = false;
+        if (splice) {
+            s.off_in = static_cast<loff_t>(s.pos);
+            submit(ksvc::sys::make(nr::splice, f.in, &s.off_in, s.pipe_w, nullptr, s.len, 0u), i);
+        } else {
+            submit(ksvc::sys::pread(f.in, s.buf, s.len, static_cast<off_t>(s.pos)), i);
+        }
+    };
+    auto start_write = [&](std::uint32_t i) {
+        slot& s = slots[i];
+        s.writing = true;
+        if (splice) {
+            s.off_out = static_cast<loff_t>(s.pos + s.done);
+            submit(ksvc::sys::make(nr::splice, s.pipe_r, nullptr, f.out, &s.off_out, s.len - s.done, 0u), i);
+        } else {
+            submit(ksvc::sys::pwrite(f.out, s.buf + s.done, s.len - s.done, static_cast<off_t>(s.pos + s.done)), i);
+        }
+    };
+
+    std::vector<ksvc::completion_entry> done(256);
+    const std::uint64_t cpu0 = bench::self_cpu_us();
+    const std::uint64_t t0 = bench::now_ns();
+    for (std::uint32_t i = 0; i < qd; ++i) start_read(i);
+    while (inflight > 0) {
+        const std::size_t n = inst.wait_completions(done, -1);
+        for (std::size_t k = 0; k < n; ++k) {
+            --inflight;
+            const auto i = static_cast<std::uint32_t>(done[k].corr_id);
+            slot& s = slots[i];
+            if (done[k].result <= 0)
+                bench::die(s.writing ? "write" : "read", done[k].result < 0 ? static_cast<int>(-done[k].result) : EIO);
+            const auto got = static_cast<std::uint32_t>(done[k].result);
+            if (!s.writing) {
+                s.len = got;
+                start_write(i);
+            } else if ((s.done += got) < s.len) {
+                start_write(i);
+            } else {
+                copied += s.len;
+                s.pos += s.len;
+                start_read(i);
+            }
+        }
+    }
+    const std::uint64_t t1 = bench::now_ns();
+    const std::string arm = std::string("ksvc_") + (inline_mode ? "inline" : "default");
+    bench::copy_result(arm.c_str(), splice ? "splice" : "rw", f, copied, t0, t1, cpu0, bench::self_cpu_us(), qd, chunk,
+                       inst.backend().setup_flags());
+    return copied == f.size ? 0 : 1;
+}

@@ -1,0 +1,250 @@
+//! Micro benchmarks (Google Benchmark). Every ksvc benchmark sits next to the baseline it is
+//! judged against, doing the same work:
+//! - route lookup (probe_router);
+//! - submit ring push/pop, single thread and contended;
+//! - inline dispatch of the cheapest real Tier-1 op (a 1-byte write to /dev/null, which the
+//!   backend turns into IORING_OP_WRITE) at batch 1, 8, 32, 128, next to raw liburing doing
+//!   exactly that op at the same batches (and IORING_OP_NOP for scale);
+//! - threaded-dispatcher round trip while the loop is busy (spinning) and idle (asleep);
+//! - worker-pool round trip next to the direct syscall;
+//! - Tier-0 getpid next to syscall(SYS_getpid).
+//! Instances and rings are built before the timed loop.
+#include <benchmark/benchmark.h>
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <ksvc/executor/submit_ring.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/module/presets.hpp>
+
+#include "../reference/raw_nop.hpp"
+
+namespace {
+
+namespace nr = ksvc::syscalls::native;
+
+struct null_fd {
+    int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ~null_fd() { ::close(fd); }
+};
+
+ksvc::instance_options opts(ksvc::dispatch_mode m) {
+    ksvc::instance_options o;
+    o.mode = m;
+    return o;
+}
+
+// ---- route lookup ---------------------------------------------------------------------------
+
+void BM_route_lookup_probe_router(benchmark::State& state) {
+    const ksvc::probe_router r;
+    // A mix of tiers, in an order the branch predictor cannot learn in one pass.
+    std::array<std::uint32_t, 256> nrs{};
+    std::uint32_t x = 12345;
+    for (auto& n : nrs) {
+        x = x * 1103515245u + 12345u;
+        n = (x >> 8) % 460;
+    }
+    std::size_t i = 0;
+    for (auto _ : state) {
+        const ksvc::route_info ri = r.route(nrs[i++ & 255]);
+        benchmark::DoNotOptimize(ri);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_route_lookup_probe_router);
+
+// ---- submit ring --------------------------------------------------------------------------
+
+void BM_submit_ring_push_pop(benchmark::State& state) {
+    ksvc::submit_ring ring(4096);
+    ksvc::submit_entry e = ksvc::sys::getpid(), out;
+    for (auto _ : state) {
+        ring.try_push(e);
+        ring.try_pop(out);
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_submit_ring_push_pop);
+
+void BM_submit_ring_contended(benchmark::State& state) {
+    // One ring shared by every thread (each thread pushes then pops, so it ends each run empty).
+    static ksvc::submit_ring ring(4096);
+    ksvc::submit_entry e = ksvc::sys::getpid(), out;
+    for (auto _ : state) {
+        while (!ring.try_push(e)) {
+        }
+        while (!ring.try_pop(out)) {
+        }
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_submit_ring_contended)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---- NOP-class throughput: inline dispatcher vs raw liburing ---------------------------------
+
+void BM_nop_inline(benchmark::State& state) {
+    const auto batch = static_cast<std::size_t>(state.range(0));
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
+    null_fd nf;
+    char byte = 'x';
+    ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    std::vector<ksvc::completion_entry> done(batch);
+    std::uint64_t bad = 0;
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < batch; ++i) {
+            e.corr_id = i;
+            (void)inst.submit(e);
+        }
+        std::size_t got = 0;
+        while (got < batch) {
+            const std::size_t n = inst.wait_completions(std::span(done).subspan(got), -1);
+            for (std::size_t k = 0; k < n; ++k) bad += done[got + k].result != 1;
+            got += n;
+        }
+    }
+    if (bad) state.SkipWithError("unexpected write result");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+    state.counters["ring_flags"] = inst.backend().setup_flags();
+}
+BENCHMARK(BM_nop_inline)->Arg(1)->Arg(8)->Arg(32)->Arg(128);
+
+void BM_nop_raw(benchmark::State& state) {
+    const auto batch = static_cast<unsigned>(state.range(0));
+    bench::raw::nop_ring ring(256);
+    unsigned bad = 0;
+    for (auto _ : state) bad += ring.run_batch(batch, bench::raw::nop_op::write_null);
+    if (bad) state.SkipWithError("unexpected write result");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+    state.counters["ring_flags"] = ring.setup_flags();
+}
+BENCHMARK(BM_nop_raw)->Arg(1)->Arg(8)->Arg(32)->Arg(128);
+
+void BM_nop_raw_opnop(benchmark::State& state) {
+    const auto batch = static_cast<unsigned>(state.range(0));
+    bench::raw::nop_ring ring(256);
+    for (auto _ : state) benchmark::DoNotOptimize(ring.run_batch(batch, bench::raw::nop_op::nop));
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_nop_raw_opnop)->Arg(1)->Arg(32);
+
+void BM_write_null_syscall(benchmark::State& state) {
+    null_fd nf;
+    char byte = 'x';
+    for (auto _ : state) benchmark::DoNotOptimize(::write(nf.fd, &byte, 1));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_write_null_syscall);
+
+// ---- threaded dispatcher round trip -----------------------------------------------------------
+
+void BM_threaded_call_busy(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
+    null_fd nf;
+    char byte = 'x';
+    const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    state.SetItemsProcessed(state.iterations());
+    state.counters["loop_sleeps"] = static_cast<double>(inst.loop().sleeps());
+}
+BENCHMARK(BM_threaded_call_busy)->UseRealTime();
+
+void BM_threaded_async_busy(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
+    null_fd nf;
+    char byte = 'x';
+    const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    std::array<ksvc::completion_entry, 4> done{};
+    for (auto _ : state) {
+        (void)inst.submit(e);
+        while (inst.poll(done) == 0) {
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_threaded_async_busy)->UseRealTime();
+
+// The loop has gone to sleep (the pause exceeds the 50 µs spin) before every call.
+void BM_threaded_call_idle(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
+    null_fd nf;
+    char byte = 'x';
+    const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    for (auto _ : state) {
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+        const auto t0 = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(inst.call(e));
+        state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.counters["loop_sleeps"] = static_cast<double>(inst.loop().sleeps());
+}
+BENCHMARK(BM_threaded_call_idle)->UseManualTime()->Iterations(1000);
+
+// Raw liburing single op after the same pause, for the idle case.
+void BM_raw_single_idle(benchmark::State& state) {
+    bench::raw::nop_ring ring(256);
+    for (auto _ : state) {
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+        const auto t0 = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(ring.run_batch(1, bench::raw::nop_op::write_null));
+        state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_raw_single_idle)->UseManualTime()->Iterations(1000);
+
+// ---- worker pool round trip -----------------------------------------------------------------
+
+void BM_worker_call_inline(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
+    const ksvc::submit_entry e = ksvc::sys::make(nr::getppid);
+    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_worker_call_inline)->UseRealTime();
+
+void BM_worker_call_threaded(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
+    const ksvc::submit_entry e = ksvc::sys::make(nr::getppid);
+    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_worker_call_threaded)->UseRealTime();
+
+void BM_getppid_syscall(benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(::syscall(SYS_getppid));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_getppid_syscall);
+
+// ---- Tier 0 ---------------------------------------------------------------------------------
+
+void BM_tier0_getpid(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
+    const ksvc::submit_entry e = ksvc::sys::getpid();
+    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_tier0_getpid);
+
+void BM_getpid_syscall(benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(::syscall(SYS_getpid));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_getpid_syscall);
+
+} // namespace
+
+BENCHMARK_MAIN();
