@@ -76,22 +76,22 @@ translation translate(const submit_entry& e, io_uring_sqe& s, slot& sl) {
         if (!fits_u32(a[2])) return unsupported;
         prep(s, e.nr == nr::pread64 ? opcode::read : opcode::write, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
         return {};
+    // Vectored forms: the syscalls narrow vlen to unsigned (import_iovec's nr_segs), so
+    // truncating to the SQE's 32-bit len is exact — readv(fd, iov, 1ull << 32 | 1) reads one
+    // segment, it is not EINVAL.
     case nr::readv:
     case nr::writev:
-        if (!fits_u32(a[2])) return einval; // > UIO_MAXIOV either way
         prep(s, e.nr == nr::readv ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]),
              static_cast<std::uint64_t>(-1));
         return {};
     case nr::preadv:
     case nr::pwritev: // (fd, iov, vlen, pos_l, pos_h): on 64-bit the position is pos_l
         if (static_cast<std::int64_t>(a[3]) < 0) return einval;
-        if (!fits_u32(a[2])) return einval;
         prep(s, e.nr == nr::preadv ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
         return {};
     case nr::preadv2:
     case nr::pwritev2: // position -1 means "current position" for both the syscall and the SQE
         if (static_cast<std::int64_t>(a[3]) < -1) return einval;
-        if (!fits_u32(a[2])) return einval;
         prep(s, e.nr == nr::preadv2 ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
         s.rw_flags = static_cast<__kernel_rwf_t>(a[5]);
         return {};
@@ -140,7 +140,8 @@ translation translate(const submit_entry& e, io_uring_sqe& s, slot& sl) {
         prep(s, opcode::madvise, -1, a[0], static_cast<std::uint32_t>(a[1]), 0);
         s.fadvise_advice = static_cast<std::uint32_t>(a[2]);
         return {};
-    case nr::ftruncate: // (fd, length)
+    case nr::ftruncate: // (fd, length): a negative length is EINVAL before the fd is looked up
+        if (static_cast<std::int64_t>(a[1]) < 0) return einval;
         prep(s, opcode::ftruncate, fd0, 0, 0, a[1]);
         return {};
     case nr::socket: // (domain, type, protocol)
@@ -180,9 +181,12 @@ translation translate(const submit_entry& e, io_uring_sqe& s, slot& sl) {
         if (a[4] == 0) {
             prep(s, opcode::recv, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
         } else {
-            if (a[5] == 0) return unsupported; // the syscall's EFAULT comes after data is consumed
+            // The syscall receives first and only then fails copying the address out (EFAULT for
+            // a null addrlen, EINVAL for a negative *addrlen), so the data is consumed; RECVMSG
+            // would refuse both at prep without receiving. Let a worker run the real syscall.
+            if (a[5] == 0) return unsupported;
             auto* lenp = reinterpret_cast<socklen_t*>(a[5]);
-            if (static_cast<int>(*lenp) < 0) return einval;
+            if (static_cast<int>(*lenp) < 0) return unsupported;
             sl.iov = {reinterpret_cast<void*>(a[1]), a[2]};
             sl.msg = {};
             sl.msg.msg_name = reinterpret_cast<void*>(a[4]);
