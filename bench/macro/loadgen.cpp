@@ -3,7 +3,7 @@
 //! so that on a shared machine it costs less per message than the servers it drives.
 //!
 //!   loadgen --port P [--conns 100] [--size 64] [--depth 1] [--warmup 0.3] [--duration 1.0]
-//!           [--messages 0] [--cpu -1] [--entries 4096]
+//!           [--messages 0] [--cpu -1] [--entries 4096] [--flush 0]
 //!
 //! Each connection keeps `depth` messages in flight (one send in flight at a time, queued
 //! messages coalesced into it). Every echoed byte is checked against the pattern sent; a
@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
     const double warmup = a.real("warmup", 0.3);
     const double duration = a.real("duration", 1.0);
     const auto max_messages = static_cast<std::uint64_t>(a.num("messages", 0));
+    // Submit queued sends every `flush` of them instead of once per loop iteration (0), so the
+    // server gets work while the rest of a burst is still being processed.
+    const auto flush_every = static_cast<unsigned>(a.num("flush", 0));
     bench::pin_to_cpu(static_cast<int>(a.num("cpu", -1)));
     if (port <= 0 || nconns == 0 || size == 0 || depth == 0 || size * depth > bench::pattern::prime) {
         std::fprintf(stderr, "loadgen: bad arguments (need --port, size * depth <= %zu)\n", bench::pattern::prime);
@@ -143,8 +146,13 @@ int main(int argc, char** argv) {
         io_uring_sqe_set_data64(s, tag(op_recv, i));
         conns[i].recv_armed = true;
     };
+    unsigned unflushed = 0;
     auto issue_send = [&](std::uint32_t i) {
         conn& c = conns[i];
+        if (flush_every && ++unflushed >= flush_every) {
+            io_uring_submit(&ring);
+            unflushed = 0;
+        }
         io_uring_sqe* s = get_sqe();
         io_uring_prep_send(s, c.fd, pat.at(i, c.send_pos), static_cast<std::size_t>(c.send_end - c.send_pos), 0);
         io_uring_sqe_set_data64(s, tag(op_send, i));
