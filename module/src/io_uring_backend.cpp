@@ -20,8 +20,11 @@ namespace ksvc::detail {
 namespace {
 namespace nr = ksvc::syscalls::x86_64;
 
-constexpr std::uint64_t doorbell_tag = ~0ull;
-constexpr std::uint64_t cancel_tag = ~0ull - 1;
+// ~0 is LIBURING_UDATA_TIMEOUT (liburing's own timeout SQE on kernels without EXT_ARG):
+// ignored when seen, never used for ours.
+constexpr std::uint64_t liburing_timeout_tag = ~0ull;
+constexpr std::uint64_t doorbell_tag = ~0ull - 1;
+constexpr std::uint64_t cancel_tag = ~0ull - 2;
 
 // Per in-flight entry: identity, plus scratch the kernel reads or that completion writes back.
 struct slot {
@@ -362,6 +365,7 @@ uring_engine::~uring_engine() {
             unsigned head, seen = 0;
             io_uring_for_each_cqe(&s_->ring, head, cqe) {
                 ++seen;
+                if (cqe->user_data == liburing_timeout_tag) continue;
                 if (cqe->user_data == cancel_tag || cqe->user_data == doorbell_tag) {
                     --s_->internal;
                 } else if (!(cqe->flags & IORING_CQE_F_MORE)) {
@@ -419,6 +423,10 @@ std::size_t uring_engine::reap(std::span<completion_entry> out) noexcept {
     unsigned head, seen = 0;
     io_uring_cqe* cqe = nullptr;
     io_uring_for_each_cqe(&st.ring, head, cqe) {
+        if (cqe->user_data == liburing_timeout_tag) {
+            ++seen;
+            continue;
+        }
         if (cqe->user_data == cancel_tag || cqe->user_data == doorbell_tag) {
             if (cqe->user_data == doorbell_tag) st.doorbell_armed = false;
             --st.internal;
@@ -473,7 +481,7 @@ std::size_t uring_engine::cancel_all() noexcept {
     return n;
 }
 
-int uring_engine::wait(int fd) noexcept {
+int uring_engine::wait(int fd, int timeout_ms) noexcept {
     state& st = *s_;
     if (st.forked()) return -ECHILD;
     if (fd >= 0 && !st.doorbell_armed) {
@@ -484,7 +492,16 @@ int uring_engine::wait(int fd) noexcept {
         st.doorbell_armed = true;
         ++st.internal;
     }
-    const int r = io_uring_submit_and_wait(&st.ring, 1);
+    if (timeout_ms < 0) {
+        const int r = io_uring_submit_and_wait(&st.ring, 1);
+        return r < 0 ? r : 0;
+    }
+    // Submit first: liburing 2.3's submit_and_wait_timeout reports the submitted count, not
+    // -ETIME, when one enter both submits and times out.
+    if (const int r = io_uring_submit(&st.ring); r < 0) return r;
+    __kernel_timespec ts{timeout_ms / 1000, static_cast<long long>(timeout_ms % 1000) * 1000000};
+    io_uring_cqe* cqe = nullptr;
+    const int r = io_uring_wait_cqe_timeout(&st.ring, &cqe, &ts);
     return r < 0 ? r : 0;
 }
 

@@ -281,7 +281,7 @@ KSVC_LAW(cancel_works_in_the_smallest_rings) {
         std::array<completion_entry, 2> out{};
         std::size_t n = 0;
         for (int i = 0; i < 100 && n == 0; ++i) { // arms the doorbell; returns for the write
-            b.wait(quiet);
+            b.wait(quiet, -1);
             n = b.reap(out);
         }
         BOOST_TEST_REQUIRE(n == 1u);
@@ -337,7 +337,7 @@ KSVC_LAW(wait_returns_when_the_fd_becomes_readable) {
         rung = ::write(efd, &one, sizeof one);
     });
     while (!readable(efd)) { // wait may return early; callers loop
-        const int r = b.wait(efd);
+        const int r = b.wait(efd, -1);
         BOOST_TEST((r == 0 || r == -EINTR), "wait returned " << r);
     }
     doorbell.join();
@@ -345,7 +345,7 @@ KSVC_LAW(wait_returns_when_the_fd_becomes_readable) {
     BOOST_TEST(b.inflight() == 0u);
     collect(b, 0); // the doorbell is not a completion
     // A second round on the same fd (already readable) returns at once.
-    BOOST_TEST(b.wait(efd) == 0);
+    BOOST_TEST(b.wait(efd, -1) == 0);
     collect(b, 0);
 }
 
@@ -360,7 +360,7 @@ KSVC_LAW(wait_returns_when_a_completion_is_ready) {
     std::array<completion_entry, 2> out{};
     std::size_t n = 0;
     for (int i = 0; i < 100 && n == 0; ++i) {
-        const int r = b.wait(quiet);
+        const int r = b.wait(quiet, -1);
         BOOST_TEST((r == 0 || r == -EINTR), "wait returned " << r);
         n = b.reap(out);
     }
@@ -377,7 +377,7 @@ KSVC_LAW(wait_returns_when_a_completion_is_ready) {
     });
     n = 0;
     for (int i = 0; i < 100 && n == 0; ++i) {
-        const int r = b.wait(-1);
+        const int r = b.wait(-1, -1);
         BOOST_TEST((r == 0 || r == -EINTR), "wait returned " << r);
         n = b.reap(out);
     }
@@ -390,3 +390,18 @@ KSVC_LAW(wait_returns_when_a_completion_is_ready) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+KSVC_LAW(wait_times_out_when_nothing_happens) {
+    unique_fd quiet(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); // never written
+    pipe_pair p;
+    auto b = factory<B>::make();
+    char c = 0;
+    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 40), read_route)); // blocks: nobody writes
+    BOOST_TEST(b.flush() == 0);
+    int r = -EINTR;
+    for (int i = 0; i < 10 && r == -EINTR; ++i) r = b.wait(quiet, 20);
+    BOOST_TEST(r == -ETIME, "wait(fd, 20 ms) with nothing to do returned " << r);
+    BOOST_TEST(b.inflight() == 1u);
+    BOOST_TEST(b.cancel(40).value() == 0);
+    collect(b, 1);
+}

@@ -57,8 +57,8 @@ struct backend_probe {
         requires(ok(flaw::cancel_all_missing, flaw::cancel_all_wrong_type));
     void cancel_all() noexcept requires(F == flaw::cancel_all_wrong_type);
 
-    int wait(int) noexcept(F != flaw::wait_throws) requires(ok(flaw::wait_missing, flaw::wait_wrong_type));
-    bool wait(int) noexcept requires(F == flaw::wait_wrong_type); // same_as<int>
+    int wait(int, int) noexcept(F != flaw::wait_throws) requires(ok(flaw::wait_missing, flaw::wait_wrong_type));
+    bool wait(int, int) noexcept requires(F == flaw::wait_wrong_type); // same_as<int>
 
     std::size_t inflight() const noexcept(F != flaw::inflight_throws)
         requires(ok(flaw::inflight_missing, flaw::inflight_wrong_type) && F != flaw::inflight_not_const);

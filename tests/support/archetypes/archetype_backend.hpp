@@ -58,7 +58,7 @@ public:
         return pending_.size();
     }
     //! Like io_uring_enter, waiting also submits what is queued.
-    int wait(int fd) noexcept {
+    int wait(int fd, int timeout_ms) noexcept {
         flush();
         progress();
         if (!done_.empty()) return 0;
@@ -66,7 +66,8 @@ public:
         fds_.push_back({fd, POLLIN, 0}); // a negative fd is ignored by poll
         for (const op& o : pending_)
             if (o.flushed) fds_.push_back(poll_for(o));
-        return ::poll(fds_.data(), fds_.size(), -1) < 0 ? -errno : 0;
+        const int r = ::poll(fds_.data(), fds_.size(), timeout_ms);
+        return r < 0 ? -errno : r == 0 ? -ETIME : 0;
     }
     [[nodiscard]] std::size_t inflight() const noexcept { return pending_.size() + done_.size(); }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }

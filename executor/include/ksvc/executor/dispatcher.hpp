@@ -91,6 +91,15 @@ public:
 
 private:
     std::error_code push(const submit_entry& e) noexcept {
+        // Inline mode: only the owner thread submits, and the loop runs on that same thread, so
+        // no producer can race the shutdown drain or a sleeping loop. Skip the producer count,
+        // the fence and the doorbell check (four locked instructions per entry).
+        if (opts_.mode == dispatch_mode::inline_mode) {
+            if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
+            if (!ring_.try_push(e)) return make_error_code(errc::ring_full);
+            accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            return {};
+        }
         // Announce ourselves before checking `stopping_`: the shutdown drain waits for
         // producers_ == 0 after setting it, so no accepted entry can land after the drain.
         producers_.fetch_add(1, std::memory_order_seq_cst);
@@ -110,13 +119,14 @@ private:
 
 public:
     //! One iteration; returns how much happened (0 = idle). Owner thread only. With
-    //! `may_block`, an idle iteration sleeps in the kernel until there is something to do.
-    std::size_t run_once(bool may_block = false) noexcept {
+    //! `may_block`, an idle iteration sleeps in the kernel until there is something to do or
+    //! `timeout_ms` passes (-1: no limit).
+    std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
         enter_loop_thread();
         std::size_t progress = drain_completions();
         if (!stopping_.load(std::memory_order_acquire)) progress += intake();
         p_.sink.flush_and_notify();
-        if (progress == 0 && may_block) sleep();
+        if (progress == 0 && may_block) sleep(timeout_ms);
         return progress;
     }
 
@@ -192,6 +202,7 @@ public:
 
     //! The consumer took completions: if the loop sleeps because the sink was full, wake it.
     void on_consumed() noexcept {
+        if (opts_.mode == dispatch_mode::inline_mode) return; // only a threaded loop sleeps on a full sink
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sink_blocked_.load(std::memory_order_relaxed)) p_.doorbell.notify();
     }
@@ -217,7 +228,8 @@ private:
 
     void deliver(const completion_entry& c) noexcept {
         if (c.result >= 0) p_.page.observe(c.nr);
-        delivered_.fetch_add(1, std::memory_order_relaxed);
+        // Single writer (the loop thread): a plain increment, no locked instruction.
+        delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         if (c.entry_flags & entry_flags::direct_waiter) {
             reinterpret_cast<call_waiter*>(c.corr_id)->complete(c);
             return;
@@ -311,7 +323,7 @@ private:
         return taken;
     }
 
-    void sleep() noexcept {
+    void sleep(int timeout_ms = -1) noexcept {
         if (p_.sink.free_slots() == 0) {
             // Backpressure: nothing can move until the consumer pops. In inline mode the owner
             // is the consumer, so return to it; threaded, sleep until on_consumed() rings.
@@ -320,19 +332,21 @@ private:
             std::atomic_thread_fence(std::memory_order_seq_cst);
             if (p_.sink.free_slots() == 0 && !stop_requested_.load(std::memory_order_acquire)) {
                 ++sleeps_;
-                p_.doorbell.wait();
+                p_.doorbell.wait_for_ms(timeout_ms);
             }
             sink_blocked_.store(false, std::memory_order_relaxed);
             return;
         }
         sleeping_.store(true, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (ring_.empty() && !carry_ && !stop_requested_.load(std::memory_order_acquire)) {
+        // Idle with nothing queued, or stuck behind a full backend or pool (`carry_`): either
+        // way only a completion, a doorbell or the timeout can change anything.
+        if ((ring_.empty() || carry_) && !stop_requested_.load(std::memory_order_acquire)) {
             ++sleeps_;
             if constexpr (requires { p_.doorbell.native_handle(); }) {
-                p_.backend.wait(p_.doorbell.native_handle());
+                p_.backend.wait(p_.doorbell.native_handle(), timeout_ms);
             } else {
-                p_.doorbell.wait_for_ms(1);
+                p_.doorbell.wait_for_ms(timeout_ms < 0 ? 1 : timeout_ms);
             }
         }
         sleeping_.store(false, std::memory_order_relaxed);
@@ -377,7 +391,7 @@ private:
         while (p_.backend.inflight() > 0 || p_.workers.outstanding() > 0) {
             if (drain_completions() == 0) {
                 if (p_.sink.free_slots() == 0) drain_into_leftovers();
-                else if (p_.backend.inflight() > 0) p_.backend.wait(-1);
+                else if (p_.backend.inflight() > 0) p_.backend.wait(-1, -1);
             }
         }
         drain_completions();

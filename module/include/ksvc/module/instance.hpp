@@ -118,13 +118,15 @@ public:
     std::size_t wait_completions(std::span<completion_entry> out, int ms = -1) noexcept {
         for (;;) {
             if (std::size_t n = poll(out)) return n;
-            if (opts_.mode == dispatch_mode::inline_mode) dispatcher_.run_once(ms != 0);
+            if (opts_.mode == dispatch_mode::inline_mode) dispatcher_.run_once(ms != 0, ms);
             else if (!notifier_.wait_for_ms(ms)) return poll(out);
             if (ms >= 0) return poll(out); // one bounded attempt; a stale wake-up may yield 0
         }
     }
 
-    std::size_t run_once(bool may_block = false) noexcept { return forked() ? 0 : dispatcher_.run_once(may_block); }
+    std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
+        return forked() ? 0 : dispatcher_.run_once(may_block, timeout_ms);
+    }
     void run() noexcept {
         if (!forked()) dispatcher_.run();
     }

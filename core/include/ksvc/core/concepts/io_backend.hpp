@@ -12,8 +12,9 @@
 //! - `cancel(corr_id)` asks the kernel to cancel in-flight work with that id; the cancelled
 //!   entry still completes (with -ECANCELED) and must still be reaped. `cancel_all()` does
 //!   that for everything in flight (teardown) and returns how many requests it queued.
-//! - `wait(fd)` blocks in the kernel until a completion is ready or `fd` becomes readable
-//!   (the dispatcher's doorbell); it may return early (EINTR) — callers loop.
+//! - `wait(fd, timeout_ms)` blocks in the kernel until a completion is ready, `fd` becomes
+//!   readable (the dispatcher's doorbell; -1 for none) or `timeout_ms` passes (-1: no limit).
+//!   Returns 0, or -errno (-ETIME on timeout, -EINTR); it may return early — callers loop.
 //! - `supports(op)` reports whether the backend can execute opcode `op` natively.
 #include <concepts>
 #include <cstddef>
@@ -28,13 +29,13 @@ namespace ksvc {
 
 template <class B>
 concept io_backend = requires(B& b, const B& cb, const submit_entry& e, route_info r,
-                              std::span<completion_entry> out, std::uint64_t id, int fd, opcode op) {
+                              std::span<completion_entry> out, std::uint64_t id, int fd, int ms, opcode op) {
     { b.submit(e, r) } noexcept -> std::same_as<std::error_code>;
     { b.flush() } noexcept -> std::same_as<int>;
     { b.reap(out) } noexcept -> std::same_as<std::size_t>;
     { b.cancel(id) } noexcept -> std::same_as<std::error_code>;
     { b.cancel_all() } noexcept -> std::convertible_to<std::size_t>;
-    { b.wait(fd) } noexcept -> std::same_as<int>;
+    { b.wait(fd, ms) } noexcept -> std::same_as<int>;
     { cb.inflight() } noexcept -> std::convertible_to<std::size_t>;
     { cb.capacity() } noexcept -> std::convertible_to<std::size_t>;
     { cb.supports(op) } noexcept -> std::same_as<bool>;

@@ -34,7 +34,7 @@ public:
     std::size_t reap(std::span<completion_entry> out) noexcept;
     std::error_code cancel(std::uint64_t corr_id) noexcept;
     std::size_t cancel_all() noexcept;
-    int wait(int fd) noexcept;
+    int wait(int fd, int timeout_ms) noexcept;
     std::size_t inflight() const noexcept;
     std::size_t capacity() const noexcept;
     bool supports(opcode op) const noexcept;
@@ -60,7 +60,7 @@ public:
     std::size_t reap(std::span<completion_entry> out) noexcept { return engine_.reap(out); }
     std::error_code cancel(std::uint64_t corr_id) noexcept { return engine_.cancel(corr_id); }
     std::size_t cancel_all() noexcept { return engine_.cancel_all(); }
-    int wait(int fd) noexcept { return engine_.wait(fd); }
+    int wait(int fd, int timeout_ms = -1) noexcept { return engine_.wait(fd, timeout_ms); }
     std::size_t inflight() const noexcept { return engine_.inflight(); }
     std::size_t capacity() const noexcept { return engine_.capacity(); }
     bool supports(opcode op) const noexcept { return engine_.supports(op); }
