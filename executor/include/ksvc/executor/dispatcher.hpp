@@ -390,8 +390,12 @@ private:
         p_.workers.shutdown(); // finishes what it accepted
         while (p_.backend.inflight() > 0 || p_.workers.outstanding() > 0) {
             if (drain_completions() == 0) {
-                if (p_.sink.free_slots() == 0) drain_into_leftovers();
-                else if (p_.backend.inflight() > 0) p_.backend.wait(-1, -1);
+                // With a full sink, park what is visible; when nothing is, enter the kernel: the
+                // cancellations may still be running, or their CQEs may sit in the kernel's
+                // overflow list (in-flight + cancels + the doorbell can exceed the CQ), which
+                // only an io_uring_enter flushes. Reaping without entering would spin forever.
+                const std::size_t parked = p_.sink.free_slots() == 0 ? drain_into_leftovers() : 0;
+                if (parked == 0 && p_.backend.inflight() > 0) p_.backend.wait(-1, -1);
             }
         }
         drain_completions();
@@ -400,7 +404,7 @@ private:
     }
 
     // The sink is full and nobody may be consuming during shutdown: park completions aside.
-    void drain_into_leftovers() noexcept {
+    std::size_t drain_into_leftovers() noexcept {
         std::span<completion_entry> buf(scratch_.data(), scratch_.size());
         std::size_t n = p_.backend.reap(buf);
         n += p_.workers.reap(buf.subspan(n));
@@ -411,6 +415,7 @@ private:
                 leftovers_.push_back(buf[i]);
         }
         delivered_.fetch_add(n, std::memory_order_relaxed);
+        return n;
     }
 
     parts p_;
