@@ -1,0 +1,339 @@
+// Concurrency: many producers through the threaded dispatcher with one consumer, the blocking
+// facade from several threads, and the MPMC bounded_ring on its own. Every completion must be
+// delivered exactly once with the right result. Runs under ThreadSanitizer too (the sizes shrink
+// there so the suite stays around ten seconds); Boost.Test assertions are made on the main
+// thread only, the workers just count.
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ksvc/executor/submit_ring.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/module/presets.hpp>
+
+#include "support/fixtures.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+#define KSVC_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KSVC_TEST_TSAN 1
+#endif
+#endif
+
+namespace ksvc::test::concurrency {
+
+namespace bdata = boost::unit_test::data;
+namespace nr = ksvc::syscalls::native;
+
+#ifdef KSVC_TEST_TSAN // half size: about 4 s on 2 cores under TSan
+inline constexpr std::size_t per_producer = 50'000;
+inline constexpr std::size_t per_caller = 10'000;
+inline constexpr std::size_t ring_items = 500'000;
+#else
+inline constexpr std::size_t per_producer = 100'000;
+inline constexpr std::size_t per_caller = 20'000;
+inline constexpr std::size_t ring_items = 1'000'000;
+#endif
+
+//! What every thread needs to build entries and know their results. Read-only once built.
+struct workload {
+    int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    long flags = ::fcntl(devnull, F_GETFL);
+    long pid = ::getpid();
+    char buf[64] = {}; // only ever read by the kernel (writes to /dev/null)
+    ~workload() { ::close(devnull); }
+
+    //! Tier 0 getpid, Tier 1 write to /dev/null, Tier 2 fcntl(F_GETFL), by corr_id.
+    submit_entry entry(std::uint64_t corr) const {
+        submit_entry e;
+        switch (corr % 3) {
+        case 0: e = sys::getpid(); break;
+        case 1: e = sys::write(devnull, buf, corr % 64 + 1); break;
+        default: e = sys::fcntl(devnull, F_GETFL); break;
+        }
+        e.corr_id = corr;
+        return e;
+    }
+    std::int64_t expected(std::uint64_t corr) const {
+        switch (corr % 3) {
+        case 0: return pid;
+        case 1: return static_cast<std::int64_t>(corr % 64 + 1);
+        default: return flags;
+        }
+    }
+};
+
+struct mpsc_case {
+    std::size_t producers;
+    std::size_t submit_capacity;
+};
+inline std::ostream& operator<<(std::ostream& os, const mpsc_case& c) {
+    return os << c.producers << " producers, submit ring " << c.submit_capacity;
+}
+inline const std::vector<mpsc_case>& mpsc_cases() {
+    static const std::vector<mpsc_case> v = {{2, 4096}, {4, 4096}, {4, 64}};
+    return v;
+}
+
+BOOST_AUTO_TEST_SUITE(concurrency)
+
+BOOST_DATA_TEST_CASE(producers_through_threaded_dispatcher, bdata::make(mpsc_cases()), c) {
+    const workload w;
+    BOOST_REQUIRE(w.devnull >= 0);
+    instance_options o;
+    o.mode = dispatch_mode::threaded;
+    o.submit_capacity = c.submit_capacity;
+    default_instance inst(o);
+
+    const std::size_t total = c.producers * per_producer;
+    std::atomic<std::size_t> ring_full{0};
+    std::atomic<std::size_t> other_errors{0};
+    std::atomic<bool> producers_done{false};
+
+    // One consumer: counts each corr_id (ids are 1..total) and checks results.
+    std::vector<std::uint8_t> seen(total + 1, 0);
+    std::size_t received = 0, duplicates = 0, wrong = 0, foreign = 0;
+    std::thread consumer([&] {
+        completion_entry out[256];
+        auto last_progress = std::chrono::steady_clock::now();
+        while (received < total) {
+            const std::size_t n = inst.wait_completions(out, 100);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint64_t id = out[i].corr_id;
+                if (id == 0 || id > total) {
+                    ++foreign;
+                    continue;
+                }
+                if (seen[id]++) ++duplicates;
+                if (out[i].result != w.expected(id)) ++wrong;
+                ++received;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (n) last_progress = now;
+            else if (producers_done.load() && now - last_progress > std::chrono::seconds(30)) break; // lost
+        }
+    });
+
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> producers;
+    for (std::size_t p = 0; p < c.producers; ++p) {
+        producers.emplace_back([&, p] {
+            for (std::size_t i = 0; i < per_producer; ++i) {
+                const submit_entry e = w.entry(p * per_producer + i + 1);
+                for (;;) {
+                    const std::error_code ec = inst.submit(e);
+                    if (!ec) break;
+                    if (ec == errc::ring_full) {
+                        ring_full.fetch_add(1, std::memory_order_relaxed);
+                        std::this_thread::yield();
+                        continue;
+                    }
+                    other_errors.fetch_add(1, std::memory_order_relaxed);
+                    break;
+                }
+            }
+        });
+    }
+    for (auto& t : producers) t.join();
+    producers_done.store(true);
+    consumer.join();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+
+    BOOST_TEST_MESSAGE(c << ": " << total << " entries in " << ms.count() << " ms, ring_full retries "
+                         << ring_full.load());
+    BOOST_TEST(other_errors.load() == 0u);
+    BOOST_TEST(received == total);
+    BOOST_TEST(duplicates == 0u);
+    BOOST_TEST(wrong == 0u);
+    BOOST_TEST(foreign == 0u);
+    std::size_t missing = 0;
+    for (std::size_t id = 1; id <= total; ++id) missing += seen[id] == 0;
+    BOOST_TEST(missing == 0u);
+    BOOST_TEST(inst.loop().accepted() == total);
+    BOOST_TEST(inst.loop().delivered() == total);
+    BOOST_TEST(inst.page().answered() >= total / 3);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_facade_from_four_threads) {
+    const workload w;
+    BOOST_REQUIRE(w.devnull >= 0);
+    instance_options o;
+    o.mode = dispatch_mode::threaded;
+    default_instance inst(o);
+    constexpr std::size_t threads = 4;
+    std::atomic<std::size_t> wrong{0}, done{0};
+    std::vector<std::thread> callers;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t t = 0; t < threads; ++t) {
+        callers.emplace_back([&, t] {
+            for (std::size_t i = 0; i < per_caller; ++i) {
+                const std::uint64_t corr = t * per_caller + i + 1;
+                const completion_entry c = inst.call(w.entry(corr));
+                if (c.result != w.expected(corr) || c.nr != w.entry(corr).nr) wrong.fetch_add(1, std::memory_order_relaxed);
+                done.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    }
+    for (auto& t : callers) t.join();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    BOOST_TEST_MESSAGE(threads << " x " << per_caller << " blocking calls in " << ms.count() << " ms");
+    BOOST_TEST(done.load() == threads * per_caller);
+    BOOST_TEST(wrong.load() == 0u);
+    // call() completions go straight to their waiters: nothing lands in the completion queue.
+    completion_entry out[4];
+    BOOST_TEST(inst.poll(out) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_facade_and_async_submitters_together) {
+    // Two threads call(), two submit(), one consumes: call() completions never reach the
+    // consumer and submit() completions never reach a caller.
+    const workload w;
+    instance_options o;
+    o.mode = dispatch_mode::threaded;
+    o.submit_capacity = 256;
+    default_instance inst(o);
+    const std::size_t n = per_caller;
+    std::atomic<std::size_t> call_wrong{0};
+    std::vector<std::uint8_t> seen(2 * n + 1, 0);
+    std::size_t received = 0, bad = 0;
+    std::atomic<bool> submitters_done{false};
+    std::thread consumer([&] {
+        completion_entry out[64];
+        auto last = std::chrono::steady_clock::now();
+        while (received < 2 * n) {
+            const std::size_t k = inst.wait_completions(out, 100);
+            for (std::size_t i = 0; i < k; ++i) {
+                const auto id = out[i].corr_id;
+                if (id == 0 || id > 2 * n || seen[id]++ || out[i].result != w.expected(id)) ++bad;
+                ++received;
+            }
+            if (k) last = std::chrono::steady_clock::now();
+            else if (submitters_done.load() && std::chrono::steady_clock::now() - last > std::chrono::seconds(30)) break;
+        }
+    });
+    std::vector<std::thread> ts;
+    for (std::size_t s = 0; s < 2; ++s) {
+        ts.emplace_back([&, s] {
+            for (std::size_t i = 0; i < n; ++i) {
+                const submit_entry e = w.entry(s * n + i + 1);
+                while (inst.submit(e)) std::this_thread::yield();
+            }
+        });
+        ts.emplace_back([&, s] {
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint64_t corr = 1'000'000'000ull + s * n + i;
+                const completion_entry c = inst.call(w.entry(corr));
+                if (c.result != w.expected(corr) || c.corr_id != corr) call_wrong.fetch_add(1);
+            }
+        });
+    }
+    for (auto& t : ts) t.join();
+    submitters_done.store(true);
+    consumer.join();
+    BOOST_TEST(received == 2 * n);
+    BOOST_TEST(bad == 0u);
+    BOOST_TEST(call_wrong.load() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(bounded_ring_mpmc_stress) {
+    constexpr std::size_t producers = 4, consumers = 4;
+    constexpr std::size_t per = ring_items / producers;
+    bounded_ring<std::uint64_t> ring(64); // small: producers and consumers meet full and empty
+    std::atomic<std::size_t> popped{0};
+    std::atomic<std::uint64_t> sum{0};
+    std::atomic<std::size_t> order_violations{0}, full_hits{0};
+    std::vector<std::thread> ts;
+    for (std::size_t p = 0; p < producers; ++p) {
+        ts.emplace_back([&, p] {
+            for (std::uint64_t i = 1; i <= per; ++i) {
+                const std::uint64_t v = (static_cast<std::uint64_t>(p) << 32) | i;
+                while (!ring.try_push(v)) {
+                    full_hits.fetch_add(1, std::memory_order_relaxed);
+                    std::this_thread::yield();
+                }
+            }
+        });
+    }
+    for (std::size_t c = 0; c < consumers; ++c) {
+        ts.emplace_back([&] {
+            std::uint64_t last[producers] = {};
+            std::uint64_t local_sum = 0;
+            while (popped.load(std::memory_order_relaxed) < producers * per) {
+                std::uint64_t v;
+                if (!ring.try_pop(v)) {
+                    std::this_thread::yield();
+                    continue;
+                }
+                popped.fetch_add(1, std::memory_order_relaxed);
+                const std::size_t p = static_cast<std::size_t>(v >> 32);
+                const std::uint64_t i = v & 0xffffffffu;
+                // One producer's values reach any single consumer in increasing order (FIFO).
+                if (p >= producers || i <= last[p]) order_violations.fetch_add(1, std::memory_order_relaxed);
+                else last[p] = i;
+                local_sum += i;
+            }
+            sum.fetch_add(local_sum);
+        });
+    }
+    for (auto& t : ts) t.join();
+    BOOST_TEST(popped.load() == producers * per);
+    BOOST_TEST(sum.load() == producers * (per * (per + 1) / 2));
+    BOOST_TEST(order_violations.load() == 0u);
+    BOOST_TEST(ring.empty());
+    std::uint64_t v;
+    BOOST_TEST(!ring.try_pop(v));
+    BOOST_TEST_MESSAGE("ring full " << full_hits.load() << " times");
+}
+
+BOOST_AUTO_TEST_CASE(bounded_ring_of_submit_entries_is_never_torn) {
+    // Whole 64-byte entries: a consumer must never see a half-written one.
+    constexpr std::size_t producers = 4, consumers = 4;
+    constexpr std::size_t per = ring_items / 20;
+    submit_ring ring(16);
+    std::atomic<std::size_t> popped{0}, torn{0};
+    std::vector<std::thread> ts;
+    for (std::size_t p = 0; p < producers; ++p) {
+        ts.emplace_back([&, p] {
+            for (std::uint64_t i = 1; i <= per; ++i) {
+                submit_entry e;
+                e.corr_id = (p << 32) | i;
+                e.nr = static_cast<std::uint32_t>(i);
+                for (auto& a : e.args) a = e.corr_id ^ 0x5a5a5a5a5a5a5a5aull;
+                while (!ring.try_push(e)) std::this_thread::yield();
+            }
+        });
+    }
+    for (std::size_t c = 0; c < consumers; ++c) {
+        ts.emplace_back([&] {
+            while (popped.load(std::memory_order_relaxed) < producers * per) {
+                submit_entry e;
+                if (!ring.try_pop(e)) {
+                    std::this_thread::yield();
+                    continue;
+                }
+                popped.fetch_add(1, std::memory_order_relaxed);
+                bool ok = e.nr == static_cast<std::uint32_t>(e.corr_id & 0xffffffffu);
+                for (auto a : e.args) ok = ok && a == (e.corr_id ^ 0x5a5a5a5a5a5a5a5aull);
+                if (!ok) torn.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    }
+    for (auto& t : ts) t.join();
+    BOOST_TEST(popped.load() == producers * per);
+    BOOST_TEST(torn.load() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace ksvc::test::concurrency
