@@ -2,10 +2,11 @@
 //! copy_uring.cpp), with every read, write or splice submitted as an ordinary system call
 //! (pread64/pwrite64, or splice(2) file -> pipe -> file) through a ksvc default_instance.
 //!   copy_ksvc --src F --dst G [--mode threaded|inline] [--method rw|splice] [--qd 16]
-//!             [--chunk 262144] [--direct]
+//!             [--chunk 262144] [--direct] [--preset default]
 #include <fcntl.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -29,8 +30,8 @@ struct slot {
 
 } // namespace
 
-int main(int argc, char** argv) {
-    bench::args a(argc, argv);
+template <class Instance>
+int run(const bench::args& a, const std::string& preset) {
     const bool inline_mode = a.str("mode", "threaded") == "inline";
     const unsigned qd = static_cast<unsigned>(a.num("qd", 16));
     const unsigned chunk = static_cast<unsigned>(a.num("chunk", 256 * 1024));
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
 
     ksvc::instance_options o;
     o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
-    ksvc::default_instance inst(o);
+    Instance inst(o);
     namespace nr = ksvc::syscalls::native;
 
     std::vector<slot> slots(qd);
@@ -120,8 +121,16 @@ int main(int argc, char** argv) {
         }
     }
     const std::uint64_t t1 = bench::now_ns();
-    const std::string arm = std::string("ksvc_") + (inline_mode ? "inline" : "default");
+    const std::string arm = "ksvc_" + preset + (inline_mode ? "_inline" : "");
     bench::copy_result(arm.c_str(), splice ? "splice" : "rw", f, copied, t0, t1, cpu0, bench::self_cpu_us(), qd, chunk,
                        inst.backend().setup_flags());
     return copied == f.size ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+    bench::args a(argc, argv);
+    const std::string preset = a.str("preset", "default");
+    if (preset == "default") return run<ksvc::default_instance>(a, preset);
+    std::fprintf(stderr, "copy_ksvc: unknown preset %s\n", preset.c_str());
+    return 2;
 }

@@ -1,7 +1,9 @@
 //! The ksvc echo server: accept4, recvfrom, sendto and close submitted as ordinary system calls
 //! through ksvc's asynchronous API (inst.submit + inst.wait_completions) on a default_instance.
 //! Single-shot like the raw reference: one recv or send in flight per connection.
-//!   echo_ksvc [--mode threaded|inline] [--port 0] [--conns N] [--bufsize 16384] [--entries 4096]
+//!   echo_ksvc [--preset default] [--mode threaded|inline] [--port 0] [--conns N] [--bufsize 16384]
+//!             [--entries 4096]
+//! A new preset becomes an arm by adding one line to `presets` below (and one to scripts/bench).
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -29,8 +31,8 @@ struct conn {
 
 } // namespace
 
-int main(int argc, char** argv) {
-    bench::args a(argc, argv);
+template <class Instance>
+int run(const bench::args& a, const std::string& preset) {
     const bool inline_mode = a.str("mode", "threaded") == "inline";
     const auto want = static_cast<std::uint64_t>(a.num("conns", 0));
     const auto bufsize = static_cast<std::uint32_t>(a.num("bufsize", 16384));
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
     ksvc::instance_options o;
     o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
     o.ring.entries = static_cast<unsigned>(a.num("entries", 4096));
-    ksvc::default_instance inst(o);
+    Instance inst(o);
 
     std::vector<conn> conns;
     std::vector<std::uint32_t> free_idx;
@@ -65,7 +67,8 @@ int main(int argc, char** argv) {
     auto arm_accept = [&] { submit(ksvc::sys::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC), tag(op_accept, 0)); };
 
     arm_accept();
-    bench::announce_ready(port, inline_mode ? "ksvc_inline" : "ksvc_threaded", inst.backend().setup_flags());
+    const std::string arm = "ksvc_" + preset + (inline_mode ? "_inline" : "_threaded");
+    bench::announce_ready(port, arm.c_str(), inst.backend().setup_flags());
 
     std::vector<ksvc::completion_entry> done(1024);
     while (want == 0 || closed < want) {
@@ -122,4 +125,12 @@ int main(int argc, char** argv) {
     bench::rusage_json("exit");
     inst.stop();
     return 0;
+}
+
+int main(int argc, char** argv) {
+    bench::args a(argc, argv);
+    const std::string preset = a.str("preset", "default");
+    if (preset == "default") return run<ksvc::default_instance>(a, preset);
+    std::fprintf(stderr, "echo_ksvc: unknown preset %s\n", preset.c_str());
+    return 2;
 }
