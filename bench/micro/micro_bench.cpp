@@ -190,7 +190,7 @@ void BM_threaded_call_idle(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
     state.counters["loop_sleeps"] = static_cast<double>(inst.loop().sleeps());
 }
-BENCHMARK(BM_threaded_call_idle)->UseManualTime()->Iterations(1000);
+BENCHMARK(BM_threaded_call_idle)->UseManualTime()->Iterations(300);
 
 // Raw liburing single op after the same pause, for the idle case.
 void BM_raw_single_idle(benchmark::State& state) {
@@ -203,7 +203,7 @@ void BM_raw_single_idle(benchmark::State& state) {
     }
     state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_raw_single_idle)->UseManualTime()->Iterations(1000);
+BENCHMARK(BM_raw_single_idle)->UseManualTime()->Iterations(300);
 
 // ---- worker pool round trip -----------------------------------------------------------------
 
