@@ -40,7 +40,8 @@ inline int closed_fd() {
     return fd;
 }
 
-inline std::int64_t via_submit(default_instance& inst, const run_config& cfg, submit_entry e, std::uint64_t corr) {
+inline std::int64_t via_submit(default_instance& inst, const run_config& cfg, const submit_entry& in, std::uint64_t corr) {
+    submit_entry e = in;
     e.corr_id = corr;
     BOOST_REQUIRE(!inst.submit(e));
     completion_entry out[8];

@@ -74,7 +74,8 @@ struct harness {
     }
 
     //! The same entry through submit() + the completion queue (corr_id echoed).
-    std::int64_t submit_and_wait(submit_entry e, std::uint64_t corr) {
+    std::int64_t submit_and_wait(const submit_entry& in, std::uint64_t corr) {
+        submit_entry e = in;
         e.corr_id = corr;
         BOOST_REQUIRE(!inst.submit(e));
         completion_entry out[8];

@@ -64,7 +64,9 @@ inline bool mentions_tier3(const std::string& msg) {
 }
 
 //! Submits `e` with `corr` and waits for its completion (bounded).
-inline completion_entry submit_and_wait(default_instance& inst, const run_config& cfg, submit_entry e, std::uint64_t corr) {
+inline completion_entry submit_and_wait(default_instance& inst, const run_config& cfg, const submit_entry& in,
+                                        std::uint64_t corr) {
+    submit_entry e = in;
     e.corr_id = corr;
     const std::error_code ec = inst.submit(e);
     BOOST_REQUIRE_MESSAGE(!ec, "submit: " << ec.message());
