@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -195,6 +196,8 @@ public:
 
     //! Completions that did not fit the sink at shutdown (then poll them from here).
     std::size_t take_leftovers(std::span<completion_entry> out) noexcept {
+        if (!has_leftovers_.load(std::memory_order_acquire)) return 0; // the common case: no lock
+        std::lock_guard lock(leftover_mutex_);
         std::size_t n = 0;
         while (n < out.size() && leftover_head_ < leftovers_.size()) out[n++] = leftovers_[leftover_head_++];
         return n;
@@ -234,7 +237,7 @@ private:
             reinterpret_cast<call_waiter*>(c.corr_id)->complete(c);
             return;
         }
-        if (!p_.sink.push(c)) leftovers_.push_back(c); // only at shutdown (room is checked first)
+        if (!p_.sink.push(c)) park(c); // only at shutdown (room is checked first)
     }
 
 
@@ -404,6 +407,14 @@ private:
     }
 
     // The sink is full and nobody may be consuming during shutdown: park completions aside.
+    // Completions that found the sink full during shutdown; the consumer may be polling
+    // concurrently, hence the lock (never taken on the normal path).
+    void park(const completion_entry& c) noexcept {
+        std::lock_guard lock(leftover_mutex_);
+        leftovers_.push_back(c);
+        has_leftovers_.store(true, std::memory_order_release);
+    }
+
     std::size_t drain_into_leftovers() noexcept {
         std::span<completion_entry> buf(scratch_.data(), scratch_.size());
         std::size_t n = p_.backend.reap(buf);
@@ -412,7 +423,7 @@ private:
             if (buf[i].entry_flags & entry_flags::direct_waiter)
                 reinterpret_cast<call_waiter*>(buf[i].corr_id)->complete(buf[i]);
             else
-                leftovers_.push_back(buf[i]);
+                park(buf[i]);
         }
         delivered_.fetch_add(n, std::memory_order_relaxed);
         return n;
@@ -426,8 +437,10 @@ private:
     std::optional<submit_entry> carry_;
     std::size_t submitted_ = 0;
     std::uint64_t sleeps_ = 0;
+    std::mutex leftover_mutex_;
     std::vector<completion_entry> leftovers_;
     std::size_t leftover_head_ = 0;
+    std::atomic<bool> has_leftovers_{false};
     std::atomic<bool> drained_{false};
     std::atomic<bool> running_{false};
     std::atomic<std::size_t> producers_{0};
