@@ -18,11 +18,13 @@ struct copy_files {
     std::uint64_t size = 0;
     bool direct = false;
 
-    copy_files(const std::string& src, const std::string& dst, bool want_direct) {
+    //! `overwrite`: write over an existing destination in place (no O_TRUNC), so a warm
+    //! destination's page-cache pages are reused instead of freshly allocated.
+    copy_files(const std::string& src, const std::string& dst, bool want_direct, bool overwrite = false) {
         const int dflag = want_direct ? O_DIRECT : 0;
         in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC | dflag);
         if (in < 0) die(("open " + src).c_str());
-        out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | dflag, 0644);
+        out = ::open(dst.c_str(), O_WRONLY | O_CREAT | (overwrite ? 0 : O_TRUNC) | O_CLOEXEC | dflag, 0644);
         if (out < 0) die(("open " + dst).c_str());
         struct stat st{};
         ::fstat(in, &st);

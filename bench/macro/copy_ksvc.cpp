@@ -1,7 +1,9 @@
 //! The ksvc file copy: the same slot machine as the raw liburing reference (bench/reference/
 //! copy_uring.cpp), with every read, write or splice submitted as an ordinary system call
-//! (pread64/pwrite64, or splice(2) file -> pipe -> file) through a ksvc default_instance.
-//!   copy_ksvc --src F --dst G [--mode threaded|inline] [--method rw|splice] [--qd 16]
+//! (pread64/pwrite64, or splice(2) file -> pipe -> file) through a ksvc default_instance. With
+//! --method copy_file_range it submits copy_file_range(2) itself (a Tier-2 call: the pool runs it)
+//! until the file is copied, as the copy_file_range reference does directly.
+//!   copy_ksvc --src F --dst G [--mode threaded|inline] [--method rw|splice|copy_file_range] [--qd 16]
 //!             [--chunk 262144] [--direct] [--preset default]
 #include <fcntl.h>
 
@@ -36,7 +38,7 @@ int run(const bench::args& a, const std::string& preset) {
     const unsigned qd = static_cast<unsigned>(a.num("qd", 16));
     const unsigned chunk = static_cast<unsigned>(a.num("chunk", 256 * 1024));
     const bool splice = a.str("method", "rw") == "splice";
-    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"));
+    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"), a.flag("overwrite"));
 
     ksvc::instance_options o;
     o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
@@ -94,6 +96,22 @@ int run(const bench::args& a, const std::string& preset) {
             submit(ksvc::sys::pwrite(f.out, s.buf + s.done, s.len - s.done, static_cast<off_t>(s.pos + s.done)), i);
         }
     };
+
+    if (a.str("method", "rw") == "copy_file_range") {
+        const std::uint64_t cpu0 = bench::self_cpu_us();
+        const std::uint64_t t0 = bench::now_ns();
+        while (copied < f.size) {
+            const ksvc::completion_entry c =
+                inst.call(ksvc::sys::make(nr::copy_file_range, f.in, nullptr, f.out, nullptr, f.size - copied, 0u));
+            if (c.result <= 0) bench::die("copy_file_range", c.result < 0 ? static_cast<int>(-c.result) : EIO);
+            copied += static_cast<std::uint64_t>(c.result);
+        }
+        const std::uint64_t t1 = bench::now_ns();
+        const std::string arm = "ksvc_" + preset + (inline_mode ? "_inline" : "");
+        bench::copy_result(arm.c_str(), "copy_file_range", f, copied, t0, t1, cpu0, bench::self_cpu_us(), 1, 0,
+                           inst.backend().setup_flags());
+        return copied == f.size ? 0 : 1;
+    }
 
     std::vector<ksvc::completion_entry> done(256);
     const std::uint64_t cpu0 = bench::self_cpu_us();

@@ -10,7 +10,7 @@
 int main(int argc, char** argv) {
     bench::args a(argc, argv);
     const auto chunk = static_cast<std::size_t>(a.num("chunk", 1ll << 30));
-    bench::copy_files f(a.str("src"), a.str("dst"), false);
+    bench::copy_files f(a.str("src"), a.str("dst"), false, a.flag("overwrite"));
     std::uint64_t copied = 0;
     const std::uint64_t cpu0 = bench::self_cpu_us();
     const std::uint64_t t0 = bench::now_ns();

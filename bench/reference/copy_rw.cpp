@@ -10,7 +10,7 @@
 int main(int argc, char** argv) {
     bench::args a(argc, argv);
     const unsigned chunk = static_cast<unsigned>(a.num("chunk", 256 * 1024));
-    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"));
+    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"), a.flag("overwrite"));
     unsigned char* buf = nullptr;
     if (::posix_memalign(reinterpret_cast<void**>(&buf), 4096, chunk) != 0) bench::die("posix_memalign", ENOMEM);
     std::uint64_t copied = 0;

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     const unsigned qd = static_cast<unsigned>(a.num("qd", 16));
     const unsigned chunk = static_cast<unsigned>(a.num("chunk", 256 * 1024));
     const bool splice = a.str("method", "rw") == "splice";
-    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"));
+    bench::copy_files f(a.str("src"), a.str("dst"), a.flag("direct"), a.flag("overwrite"));
     io_uring ring{};
     io_uring_params p{};
     if (int r = io_uring_queue_init_params(qd * 2, &ring, &p); r < 0) bench::die("io_uring_queue_init_params", -r);
