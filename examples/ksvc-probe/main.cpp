@@ -1,0 +1,317 @@
+// ksvc-probe — what this kernel's io_uring offers and where ksvc routes every system call.
+//
+//   ksvc-probe                      human-readable report (capabilities + route table by tier)
+//   ksvc-probe --table              the route table one syscall per line (nr, name, tier, opcode)
+//   ksvc-probe --json               exactly one JSON object on stdout
+//   ksvc-probe --assume-kernel 6.1  the model of a 6.1 kernel (ksvc::capabilities::for_kernel)
+//
+// Exit status: 0 on success, 2 on a usage error (bad option or version).
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ksvc/core/core.hpp>
+#include <ksvc/module/capabilities.hpp>
+#include <ksvc/module/routers/probe_router.hpp>
+
+namespace {
+
+struct options {
+    bool json = false;
+    bool table = false;
+    std::optional<std::string> assume;
+};
+
+void usage(std::ostream& os) {
+    os << "usage: ksvc-probe [--json] [--table] [--assume-kernel X.Y[.Z]]\n"
+          "  --json               print one JSON object (kernel, io_uring_available, features, routes)\n"
+          "  --table              print the route table one syscall per line\n"
+          "  --assume-kernel X.Y  show what a kernel of version X.Y would get (pure model,\n"
+          "                       ksvc::capabilities::for_kernel; nothing is probed)\n";
+}
+
+[[noreturn]] void usage_error(const std::string& msg) {
+    std::cerr << "ksvc-probe: " << msg << "\n";
+    usage(std::cerr);
+    std::exit(2);
+}
+
+// Strict X.Y or X.Y.Z (kernel_version::parse tolerates suffixes such as "-generic"; a user
+// typing --assume-kernel deserves an error for "6.1x" rather than a silent 6.1).
+std::optional<ksvc::kernel_version> parse_strict(std::string_view s) {
+    int dots = 0;
+    bool digit_run = false;
+    for (char c : s) {
+        if (c >= '0' && c <= '9') {
+            digit_run = true;
+        } else if (c == '.' && digit_run) {
+            ++dots;
+            digit_run = false;
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (!digit_run || dots < 1 || dots > 2) return std::nullopt;
+    return ksvc::kernel_version::parse(s); // nullopt on out-of-range numbers
+}
+
+options parse_args(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--json") {
+            o.json = true;
+        } else if (a == "--table") {
+            o.table = true;
+        } else if (a == "--assume-kernel") {
+            if (i + 1 >= argc) usage_error("--assume-kernel needs a version, e.g. --assume-kernel 6.1");
+            o.assume = argv[++i];
+        } else if (a.starts_with("--assume-kernel=")) {
+            o.assume = std::string(a.substr(std::string_view("--assume-kernel=").size()));
+        } else if (a == "-h" || a == "--help") {
+            usage(std::cout);
+            std::exit(0);
+        } else {
+            usage_error("unknown option '" + std::string(a) + "'");
+        }
+    }
+    return o;
+}
+
+std::string running_kernel() {
+    utsname u{};
+    if (::uname(&u) != 0) return "unknown";
+    return u.release;
+}
+
+std::string opcode_name(std::size_t i) {
+    if (i < ksvc::opcode_count) return std::string(ksvc::opcode_table[i].name);
+    return "OP_" + std::to_string(i); // newer than ksvc's table
+}
+
+std::vector<std::string> opcode_names(const ksvc::capabilities& c) {
+    std::vector<std::string> v;
+    if (!c.io_uring_available) return v;
+    for (std::size_t i = 0; i < c.opcodes.size(); ++i)
+        if (c.opcodes.test(i)) v.push_back(opcode_name(i));
+    return v;
+}
+
+template <class Table>
+std::vector<std::string> flag_names(const Table& table, std::uint32_t bits, bool available) {
+    std::vector<std::string> v;
+    if (!available) return v;
+    std::uint32_t known = 0;
+    for (const auto& f : table) {
+        known |= f.bit;
+        if (bits & f.bit) v.emplace_back(f.name);
+    }
+    for (unsigned b = 0; b < 32; ++b) // bits newer than ksvc's table
+        if ((bits & (1u << b)) && !(known & (1u << b))) v.push_back("BIT_" + std::to_string(b));
+    return v;
+}
+
+struct route_row {
+    std::uint32_t nr;
+    std::string_view name;
+    ksvc::route_info route;
+};
+
+std::vector<route_row> route_rows(const ksvc::probe_router& r) {
+    std::vector<route_row> rows;
+    for (const auto& s : ksvc::syscalls::native::names) rows.push_back({s.nr, s.name, r.route(s.nr)});
+    return rows;
+}
+
+// ---- JSON -------------------------------------------------------------------------------
+
+std::string json_str(std::string_view s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += ch;
+            }
+        }
+    }
+    return out + "\"";
+}
+
+std::string json_list(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + json_str(v[i]);
+    return out + "]";
+}
+
+void print_json(const ksvc::capabilities& caps, const std::string& kernel, const std::string& running,
+                const ksvc::probe_router& router) {
+    std::ostringstream o;
+    const char* nl = "\n";
+    o << "{" << nl;
+    o << "  \"kernel\": " << json_str(kernel) << "," << nl;
+    o << "  \"running_kernel\": " << json_str(running) << "," << nl;
+    o << "  \"assumed\": " << (caps.assumed ? "true" : "false") << "," << nl;
+    o << "  \"io_uring_available\": " << (caps.io_uring_available ? "true" : "false") << "," << nl;
+    o << "  \"features\": {" << nl;
+    o << "    \"version\": " << json_str(caps.version.to_string()) << "," << nl;
+    o << "    \"reason\": " << (caps.io_uring_available ? std::string("null") : json_str(caps.unavailable_reason))
+      << "," << nl;
+    o << "    \"unavailable_errno\": " << caps.unavailable_errno << "," << nl;
+    o << "    \"io_uring_disabled_sysctl\": " << caps.io_uring_disabled_sysctl << "," << nl;
+    o << "    \"opcodes\": " << json_list(opcode_names(caps)) << "," << nl;
+    o << "    \"setup_flags\": "
+      << json_list(flag_names(ksvc::setup_flag::table, caps.setup_flags, caps.io_uring_available)) << "," << nl;
+    o << "    \"ring_features\": "
+      << json_list(flag_names(ksvc::ring_feature::table, caps.features, caps.io_uring_available)) << nl;
+    o << "  }," << nl;
+    const auto rows = route_rows(router);
+    // Counted over native syscalls (router.count() also counts the numbering's holes as legacy).
+    std::size_t counts[ksvc::tier_count] = {};
+    for (const auto& r : rows) ++counts[static_cast<std::size_t>(r.route.tier)];
+    o << "  \"route_counts\": {";
+    for (std::size_t t = 0; t < ksvc::tier_count; ++t)
+        o << (t ? ", " : "") << json_str(ksvc::to_string(static_cast<ksvc::tier>(t))) << ": " << counts[t];
+    o << "}," << nl;
+    o << "  \"routes\": [" << nl;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        o << "    {\"name\": " << json_str(r.name) << ", \"nr\": " << r.nr
+          << ", \"tier\": " << json_str(ksvc::to_string(r.route.tier)) << ", \"opcode\": "
+          << (r.route.op == ksvc::opcode::none ? std::string("null") : json_str(ksvc::to_string(r.route.op)))
+          << "}" << (i + 1 < rows.size() ? "," : "") << nl;
+    }
+    o << "  ]" << nl << "}" << nl;
+    std::cout << o.str();
+}
+
+// ---- human-readable ---------------------------------------------------------------------
+
+void print_wrapped(const std::vector<std::string>& items, std::size_t indent = 4, std::size_t width = 100) {
+    if (items.empty()) {
+        std::cout << std::string(indent, ' ') << "(none)\n";
+        return;
+    }
+    std::string line(indent, ' ');
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        std::string item = items[i] + (i + 1 < items.size() ? "," : "");
+        if (line.size() > indent && line.size() + 1 + item.size() > width) {
+            std::cout << line << "\n";
+            line.assign(indent, ' ');
+        }
+        if (line.size() > indent) line += ' ';
+        line += item;
+    }
+    std::cout << line << "\n";
+}
+
+const char* tier_blurb(ksvc::tier t) {
+    switch (t) {
+    case ksvc::tier::shared_page: return "answered in user space, never queued";
+    case ksvc::tier::io_uring: return "translated into an SQE (syscall -> opcode)";
+    case ksvc::tier::worker_pool: return "syscall(2) on a pool thread";
+    case ksvc::tier::legacy: return "refused by the dispatcher: the caller runs it itself";
+    }
+    return "";
+}
+
+void print_human(const ksvc::capabilities& caps, const std::string& kernel, const std::string& running,
+                 const ksvc::probe_router& router, bool one_per_line) {
+    std::cout << "ksvc-probe\n";
+    if (caps.assumed)
+        std::cout << "  kernel:              " << kernel << " (assumed; running " << running << ")\n";
+    else
+        std::cout << "  kernel:              " << kernel << "\n";
+    std::cout << "  io_uring:            " << (caps.io_uring_available ? "available" : "NOT available");
+    if (!caps.io_uring_available) std::cout << " — " << caps.unavailable_reason;
+    std::cout << "\n";
+    std::cout << "  sysctl kernel.io_uring_disabled: ";
+    if (caps.io_uring_disabled_sysctl < 0) std::cout << "unknown (not readable here, or not part of the model)\n";
+    else std::cout << caps.io_uring_disabled_sysctl << "\n";
+
+    const auto ops = opcode_names(caps);
+    std::cout << "\n  opcodes supported (" << ops.size() << "):\n";
+    print_wrapped(ops);
+    const auto sf = flag_names(ksvc::setup_flag::table, caps.setup_flags, caps.io_uring_available);
+    std::cout << "  setup flags accepted (" << sf.size() << "):\n";
+    print_wrapped(sf);
+    const auto rf = flag_names(ksvc::ring_feature::table, caps.features, caps.io_uring_available);
+    std::cout << "  ring features (IORING_FEAT_*, " << rf.size() << "):\n";
+    print_wrapped(rf);
+
+    const auto rows = route_rows(router);
+    std::cout << "\n  route table: " << rows.size() << " native syscalls\n";
+    if (one_per_line) {
+        std::printf("  %4s  %-24s %-12s %s\n", "nr", "name", "tier", "opcode");
+        for (const auto& r : rows)
+            std::printf("  %4u  %-24.*s %-12s %s\n", r.nr, static_cast<int>(r.name.size()), r.name.data(),
+                        std::string(ksvc::to_string(r.route.tier)).c_str(),
+                        r.route.op == ksvc::opcode::none ? "-" : std::string(ksvc::to_string(r.route.op)).c_str());
+        std::fflush(stdout);
+        return;
+    }
+    for (std::size_t t = 0; t < ksvc::tier_count; ++t) {
+        const auto tt = static_cast<ksvc::tier>(t);
+        std::vector<std::string> items;
+        for (const auto& r : rows) {
+            if (r.route.tier != tt) continue;
+            std::string item = std::string(r.name) + "(" + std::to_string(r.nr) + ")";
+            if (r.route.op != ksvc::opcode::none) item += "->" + std::string(ksvc::to_string(r.route.op));
+            items.push_back(std::move(item));
+        }
+        std::cout << "\n  Tier " << t << " " << ksvc::to_string(tt) << " (" << items.size()
+                  << "): " << tier_blurb(tt) << "\n";
+        print_wrapped(items);
+    }
+    std::cout << "\n  (--table prints one syscall per line; --json for machines)\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const options opt = parse_args(argc, argv);
+    const std::string running = running_kernel();
+    try {
+        ksvc::capabilities caps;
+        std::string kernel = running;
+        if (opt.assume) {
+            const auto v = parse_strict(*opt.assume);
+            if (!v)
+                usage_error("--assume-kernel: expected a version X.Y or X.Y.Z (e.g. 6.1), got \"" + *opt.assume +
+                            "\"");
+            caps = ksvc::capabilities::for_kernel(*v);
+            kernel = v->to_string();
+        } else {
+            caps = ksvc::current_capabilities(); // honours KSVC_ASSUME_KERNEL / KSVC_DISABLE_IO_URING
+            if (caps.assumed) kernel = caps.version.to_string();
+        }
+        const ksvc::probe_router router(caps);
+        if (opt.json) print_json(caps, kernel, running, router);
+        else print_human(caps, kernel, running, router, opt.table);
+    } catch (const std::invalid_argument& e) { // e.g. a malformed KSVC_ASSUME_KERNEL
+        std::cerr << "ksvc-probe: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "ksvc-probe: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
