@@ -25,21 +25,6 @@ namespace ksvc::test::faults_ebadf {
 namespace bdata = boost::unit_test::data;
 namespace nr = ksvc::syscalls::native;
 
-template <class... A>
-inline std::int64_t direct(std::uint32_t n, A... a) {
-    errno = 0;
-    const long r = ::syscall(static_cast<long>(n), sys::detail::arg(a)...);
-    return r == -1 ? -static_cast<std::int64_t>(errno) : static_cast<std::int64_t>(r);
-}
-
-//! A descriptor number that was open and is now closed.
-inline int closed_fd() {
-    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    BOOST_REQUIRE(fd >= 0);
-    ::close(fd);
-    return fd;
-}
-
 inline std::int64_t via_submit(default_instance& inst, const run_config& cfg, const submit_entry& in, std::uint64_t corr) {
     submit_entry e = in;
     e.corr_id = corr;

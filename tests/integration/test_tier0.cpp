@@ -27,13 +27,6 @@ namespace ksvc::test::tier0 {
 namespace bdata = boost::unit_test::data;
 namespace nr = ksvc::syscalls::native;
 
-template <class... A>
-inline std::int64_t direct(std::uint32_t n, A... a) {
-    errno = 0;
-    const long r = ::syscall(static_cast<long>(n), sys::detail::arg(a)...);
-    return r == -1 ? -static_cast<std::int64_t>(errno) : static_cast<std::int64_t>(r);
-}
-
 struct harness {
     run_config cfg;
     default_instance inst;

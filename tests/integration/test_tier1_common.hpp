@@ -25,14 +25,6 @@ namespace ksvc::test::tier1 {
 namespace bdata = boost::unit_test::data;
 namespace nr = ksvc::syscalls::native;
 
-//! The same call made directly: the raw result, or -errno (the shape of a completion's result).
-template <class... A>
-std::int64_t direct(std::uint32_t n, A... a) {
-    errno = 0;
-    const long r = ::syscall(static_cast<long>(n), sys::detail::arg(a)...);
-    return r == -1 ? -static_cast<std::int64_t>(errno) : static_cast<std::int64_t>(r);
-}
-
 //! One default_instance for one run configuration, and a call() that also proves the route is
 //! Tier 1 and that the completion is a kernel result (not a framework refusal).
 struct harness {
@@ -91,13 +83,6 @@ inline std::string read_file(const std::string& path) {
         out.append(buf, static_cast<std::size_t>(n));
     }
     return out;
-}
-
-//! A fd number that is certainly closed (opened then closed).
-inline int closed_fd() {
-    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ::close(fd);
-    return fd;
 }
 
 //! 0..255 repeating, `n` bytes, starting at `seed`.

@@ -44,14 +44,6 @@ namespace {
 namespace bdata = boost::unit_test::data;
 namespace nr = ksvc::syscalls::native;
 
-//! The same call made directly: the raw result, or -errno (the shape of a completion's result).
-template <class... A>
-std::int64_t direct(std::uint32_t n, A... a) {
-    errno = 0;
-    const long r = ::syscall(static_cast<long>(n), sys::detail::arg(a)...);
-    return r == -1 ? -static_cast<std::int64_t>(errno) : static_cast<std::int64_t>(r);
-}
-
 //! One default_instance for one configuration; call() proves the route is Tier 2 and that the
 //! completion is a kernel result, not a framework error.
 struct harness {

@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -46,6 +49,22 @@ inline instance_options options_for(const run_config& c) {
     o.ring.entries = c.ring_entries;
     o.submit_capacity = c.submit_capacity;
     return o;
+}
+
+//! The same call made directly: the raw result, or -errno (the shape of a completion's result).
+template <class... A>
+std::int64_t direct(std::uint32_t n, A... a) {
+    errno = 0;
+    const long r = ::syscall(static_cast<long>(n), sys::detail::arg(a)...);
+    return r == -1 ? -static_cast<std::int64_t>(errno) : static_cast<std::int64_t>(r);
+}
+
+//! A descriptor number that was open and is now closed (nothing else opened it meanwhile).
+inline int closed_fd() {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("open /dev/null failed");
+    ::close(fd);
+    return fd;
 }
 
 //! A fresh directory under $TMPDIR, removed with everything in it.
