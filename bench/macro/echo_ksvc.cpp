@@ -2,7 +2,7 @@
 //! through ksvc's asynchronous API (inst.submit + inst.wait_completions) on a default_instance.
 //! Single-shot like the raw reference: one recv or send in flight per connection.
 //!   echo_ksvc [--preset default] [--mode threaded|inline] [--port 0] [--conns N] [--bufsize 16384]
-//!             [--entries 4096]
+//!             [--entries 4096] [--ring-flags 0]
 //! A new preset becomes an arm by adding one line to `presets` below (and one to scripts/bench).
 #include <sys/socket.h>
 
@@ -42,6 +42,8 @@ int run(const bench::args& a, const std::string& preset) {
     ksvc::instance_options o;
     o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
     o.ring.entries = static_cast<unsigned>(a.num("entries", 4096));
+    // Extra IORING_SETUP_* bits (e.g. SINGLE_ISSUER | DEFER_TASKRUN = 12288, legal only inline).
+    o.ring.setup_flags = static_cast<std::uint32_t>(a.num("ring-flags", 0));
     Instance inst(o);
 
     std::vector<conn> conns;
