@@ -2,7 +2,7 @@
 //! through ksvc's asynchronous API (inst.submit + inst.wait_completions) on a default_instance.
 //! Single-shot like the raw reference: one recv or send in flight per connection.
 //!   echo_ksvc [--preset default] [--mode threaded|inline] [--port 0] [--conns N] [--bufsize 16384]
-//!             [--entries 4096] [--ring-flags 0]
+//!             [--entries 4096] [--ring-flags 0] [--batch 64]
 //! A new preset becomes an arm by adding one line to `presets` below (and one to scripts/bench).
 #include <sys/socket.h>
 
@@ -44,6 +44,8 @@ int run(const bench::args& a, const std::string& preset) {
     o.ring.entries = static_cast<unsigned>(a.num("entries", 4096));
     // Extra IORING_SETUP_* bits (e.g. SINGLE_ISSUER | DEFER_TASKRUN = 12288, legal only inline).
     o.ring.setup_flags = static_cast<std::uint32_t>(a.num("ring-flags", 0));
+    // Entries the dispatcher takes per iteration (instance_options::batch, default 64).
+    if (a.num("batch", 0) > 0) o.batch = static_cast<std::size_t>(a.num("batch", 0));
     Instance inst(o);
 
     std::vector<conn> conns;
