@@ -337,3 +337,19 @@ BOOST_AUTO_TEST_CASE(bounded_ring_of_submit_entries_is_never_torn) {
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace ksvc::test::concurrency
+
+// Inline mode: stop() from another thread may come before, during or after the owner enters
+// run(). Exactly one of them drains; neither hangs (before the fix both drained and both
+// joined the pool: a hang every time).
+BOOST_AUTO_TEST_CASE(inline_stop_from_another_thread_races_run) {
+    for (int i = 0; i < 100; ++i) {
+        ksvc::instance_options o;
+        o.mode = ksvc::dispatch_mode::inline_mode;
+        ksvc::default_instance inst(o);
+        std::thread stopper([&] { inst.stop(); });
+        inst.run();
+        stopper.join();
+        BOOST_TEST_REQUIRE(inst.loop().drained());
+        BOOST_TEST_REQUIRE((inst.submit(ksvc::sys::getpid()) == ksvc::errc::shut_down));
+    }
+}

@@ -87,6 +87,7 @@ public:
     //! process) without touching shared state.
     void abandon() noexcept {
         if (thread_.joinable()) thread_.detach();
+        drain_claimed_.store(true, std::memory_order_release);
         drained_.store(true, std::memory_order_release);
     }
 
@@ -133,8 +134,10 @@ public:
 
     //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.
     void run() noexcept {
-        running_.store(true, std::memory_order_release);
-        while (!stop_requested_.load(std::memory_order_acquire)) run_once(true);
+        // seq_cst pairs with stop(): either stop() sees us running and leaves the drain to us,
+        // or we see its request before the first iteration. Both may happen; never neither.
+        running_.store(true, std::memory_order_seq_cst);
+        while (!stop_requested_.load(std::memory_order_seq_cst)) run_once(true);
         drain_for_shutdown();
         running_.store(false, std::memory_order_release);
     }
@@ -151,10 +154,10 @@ public:
     //! (run() drains); otherwise the caller drains.
     void stop() noexcept {
         stopping_.store(true, std::memory_order_seq_cst);
-        stop_requested_.store(true, std::memory_order_release);
+        stop_requested_.store(true, std::memory_order_seq_cst);
         p_.doorbell.notify();
         if (thread_.joinable()) thread_.join(); // the loop thread drains before it exits
-        else if (!running_.load(std::memory_order_acquire) && !drained()) drain_for_shutdown();
+        else if (!running_.load(std::memory_order_seq_cst)) drain_for_shutdown();
     }
 
     //! Blocking facade: runs `e` and returns its completion to the calling thread. Tier 0 is
@@ -378,6 +381,12 @@ private:
 
     // Called on the loop thread (or by stop() when no loop thread exists).
     void drain_for_shutdown() noexcept {
+        // Exactly one caller drains (run()'s owner, stop() from another thread, the destructor);
+        // the others wait until it has finished.
+        if (drain_claimed_.exchange(true, std::memory_order_acq_rel)) {
+            while (!drained()) std::this_thread::yield();
+            return;
+        }
         enter_loop_thread();
         stopping_.store(true, std::memory_order_seq_cst);
         while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -443,6 +452,7 @@ private:
     std::atomic<bool> has_leftovers_{false};
     std::atomic<bool> drained_{false};
     std::atomic<bool> running_{false};
+    std::atomic<bool> drain_claimed_{false};
     std::atomic<std::size_t> producers_{0};
     std::thread thread_;
     alignas(cache_line) std::atomic<bool> sleeping_{false};
