@@ -98,7 +98,7 @@ private:
         // the fence and the doorbell check (four locked instructions per entry).
         if (opts_.mode == dispatch_mode::inline_mode) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
-            if (!ring_.try_push(e)) return make_error_code(errc::ring_full);
+            if (!ring_.try_push_exclusive(e)) return make_error_code(errc::ring_full);
             accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             return {};
         }
@@ -221,6 +221,8 @@ public:
 private:
     static void ring_doorbell(void* self) noexcept { static_cast<dispatcher*>(self)->p_.doorbell.notify(); }
 
+    bool inline_mode() const noexcept { return opts_.mode == dispatch_mode::inline_mode; }
+
     static errc refusal(std::uint32_t nr) noexcept {
         return syscalls::is_known(nr) ? errc::refused : errc::unknown_syscall;
     }
@@ -314,7 +316,7 @@ private:
             submit_entry e;
             if (carry_) {
                 e = *carry_;
-            } else if (!ring_.try_pop(e)) {
+            } else if (!(inline_mode() ? ring_.try_pop_exclusive(e) : ring_.try_pop(e))) {
                 break;
             }
             if (!place(e)) {
@@ -362,16 +364,18 @@ private:
     void threaded_loop() noexcept {
         auto idle_since = std::chrono::steady_clock::time_point{};
         bool idle = false;
+        unsigned idle_passes = 0;
         while (!stop_requested_.load(std::memory_order_acquire)) {
             if (run_once(false)) {
                 idle = false;
                 continue;
             }
-            const auto now = std::chrono::steady_clock::now();
+            // Read the clock every 64 idle passes, not every pass: it is most of an idle pass.
             if (!idle) {
                 idle = true;
-                idle_since = now;
-            } else if (now - idle_since >= opts_.spin) {
+                idle_passes = 0;
+                idle_since = std::chrono::steady_clock::now();
+            } else if ((++idle_passes & 63) == 0 && std::chrono::steady_clock::now() - idle_since >= opts_.spin) {
                 sleep();
                 idle = false;
             }

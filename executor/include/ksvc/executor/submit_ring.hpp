@@ -71,6 +71,28 @@ public:
         }
     }
 
+    //! Single-thread forms: valid only while no other thread pushes (resp. pops) at the same
+    //! time — the inline dispatcher, whose owner is the only producer and consumer. Same cell
+    //! protocol, no compare-and-swap.
+    bool try_push_exclusive(const T& v) noexcept {
+        const std::size_t pos = tail_.load(std::memory_order_relaxed);
+        cell& c = cells_[pos & mask_];
+        if (c.seq.load(std::memory_order_acquire) != pos) return false; // full
+        c.value = v;
+        c.seq.store(pos + 1, std::memory_order_release);
+        tail_.store(pos + 1, std::memory_order_relaxed);
+        return true;
+    }
+    bool try_pop_exclusive(T& out) noexcept {
+        const std::size_t pos = head_.load(std::memory_order_relaxed);
+        cell& c = cells_[pos & mask_];
+        if (c.seq.load(std::memory_order_acquire) != pos + 1) return false; // empty
+        out = c.value;
+        c.seq.store(pos + mask_ + 1, std::memory_order_release);
+        head_.store(pos + 1, std::memory_order_relaxed);
+        return true;
+    }
+
     //! Approximate (exact when quiescent).
     [[nodiscard]] std::size_t size() const noexcept {
         const std::size_t t = tail_.load(std::memory_order_acquire);

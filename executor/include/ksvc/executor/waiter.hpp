@@ -1,9 +1,14 @@
 #pragma once
-//! call_waiter — one blocking call's rendezvous. The dispatcher stores the completion, then the
-//! flag (release), then FUTEX_WAKEs the flag's address. The waiter may return and reuse that
-//! stack memory before the wake is issued; a futex wake on a stale address is harmless by the
-//! kernel's contract (at worst a spurious wake-up, which every futex waiter tolerates).
+//! call_waiter — one blocking call's rendezvous.
+//!
+//! The waiter spins briefly (a round trip through the loop thread usually takes a few µs, far
+//! less than two context switches), then announces that it sleeps and FUTEX_WAITs. The loop
+//! thread stores the completion, swaps the state to `done` and issues FUTEX_WAKE only when the
+//! waiter had announced sleeping — no syscall when it was still spinning. The waiter may return
+//! and reuse that stack memory before the wake is issued; a futex wake on a stale address is
+//! harmless by the kernel's contract (at worst a spurious wake-up, which futex waiters tolerate).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include <linux/futex.h>
@@ -15,18 +20,39 @@
 namespace ksvc {
 
 struct call_waiter {
+    static constexpr std::uint32_t waiting = 0, done = 1, sleeping = 2;
+    static constexpr std::chrono::microseconds spin_limit{5};
+
     completion_entry result{};
-    std::atomic<std::uint32_t> done{0};
+    std::atomic<std::uint32_t> state{waiting};
 
     void complete(const completion_entry& c) noexcept {
         result = c;
-        done.store(1, std::memory_order_release);
-        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&done), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+        if (state.exchange(done, std::memory_order_acq_rel) == sleeping)
+            ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     }
-    [[nodiscard]] bool ready() const noexcept { return done.load(std::memory_order_acquire) != 0; }
+    [[nodiscard]] bool ready() const noexcept { return state.load(std::memory_order_acquire) == done; }
+
     void wait() noexcept {
-        while (!ready())
-            ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&done), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+        const auto start = std::chrono::steady_clock::now();
+        for (unsigned i = 1; !ready(); ++i) {
+            pause();
+            if ((i & 63) == 0 && std::chrono::steady_clock::now() - start >= spin_limit) break;
+        }
+        std::uint32_t expected = waiting;
+        if (!state.compare_exchange_strong(expected, sleeping, std::memory_order_acq_rel)) return; // done
+        while (state.load(std::memory_order_acquire) != done)
+            ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_PRIVATE, sleeping, nullptr,
+                      nullptr, 0);
+    }
+
+private:
+    static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield");
+#endif
     }
 };
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
