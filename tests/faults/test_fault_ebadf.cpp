@@ -25,20 +25,14 @@ namespace ksvc::test::faults_ebadf {
 namespace bdata = boost::unit_test::data;
 namespace nr = ksvc::syscalls::native;
 
-inline std::int64_t via_submit(default_instance& inst, const run_config& cfg, const submit_entry& in, std::uint64_t corr) {
+inline std::int64_t via_submit(default_instance& inst, const submit_entry& in, std::uint64_t corr) {
     submit_entry e = in;
     e.corr_id = corr;
     BOOST_REQUIRE(!inst.submit(e));
     completion_entry out[8];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-        std::size_t n = 0;
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        std::size_t n = inst.wait_completions(out, 10);
         for (std::size_t i = 0; i < n; ++i)
             if (out[i].corr_id == corr) return out[i].result;
     }
@@ -47,7 +41,7 @@ inline std::int64_t via_submit(default_instance& inst, const run_config& cfg, co
 }
 
 //! Tier-1 calls on a bad descriptor, each compared with the direct call.
-inline void check_tier1_calls(default_instance& inst, const run_config& cfg, int fd, tier expected) {
+inline void check_tier1_calls(default_instance& inst, int fd, tier expected) {
     char buf[16] = {};
     struct statx stx {};
     sockaddr_in sa{};
@@ -89,7 +83,7 @@ inline void check_tier1_calls(default_instance& inst, const run_config& cfg, int
             BOOST_TEST(!(c.flags & completion_flags::ksvc_error), c);
             BOOST_TEST(c.result == d, c);
             BOOST_TEST((c.error() == std::error_code(EBADF, std::system_category())), c);
-            BOOST_TEST(via_submit(inst, cfg, e, ++corr) == d);
+            BOOST_TEST(via_submit(inst, e, ++corr) == d);
         }
     }
 }
@@ -98,7 +92,7 @@ BOOST_AUTO_TEST_SUITE(faults_ebadf)
 
 BOOST_DATA_TEST_CASE(tier1_closed_and_invalid_fds, bdata::make(run_configs()), cfg) {
     default_instance inst(options_for(cfg));
-    for (int fd : {closed_fd(), -1, 1 << 20, 0x7fffffff}) check_tier1_calls(inst, cfg, fd, tier::io_uring);
+    for (int fd : {closed_fd(), -1, 1 << 20, 0x7fffffff}) check_tier1_calls(inst, fd, tier::io_uring);
     // The instance is healthy afterwards.
     int p[2];
     BOOST_REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
@@ -117,7 +111,7 @@ BOOST_DATA_TEST_CASE(tier1_calls_forced_to_workers, bdata::make(run_configs()), 
     instance_options o = options_for(cfg);
     o.caps = &caps;
     default_instance inst(o);
-    for (int fd : {closed_fd(), -1, 1 << 20}) check_tier1_calls(inst, cfg, fd, tier::worker_pool);
+    for (int fd : {closed_fd(), -1, 1 << 20}) check_tier1_calls(inst, fd, tier::worker_pool);
 }
 
 BOOST_DATA_TEST_CASE(tier2_closed_and_invalid_fds, bdata::make(run_configs()), cfg) {
@@ -147,7 +141,7 @@ BOOST_DATA_TEST_CASE(tier2_closed_and_invalid_fds, bdata::make(run_configs()), c
                 BOOST_TEST(d == -EBADF);
                 const completion_entry c = inst.call(e);
                 BOOST_TEST(c.result == d, c);
-                BOOST_TEST(via_submit(inst, cfg, e, ++corr) == d);
+                BOOST_TEST(via_submit(inst, e, ++corr) == d);
             }
         }
     }
@@ -172,13 +166,7 @@ BOOST_DATA_TEST_CASE(descriptor_closed_between_submissions, bdata::make(run_conf
     completion_entry out[16];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (got < count && std::chrono::steady_clock::now() < deadline) {
-        std::size_t n = 0;
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        std::size_t n = inst.wait_completions(out, 10);
         for (std::size_t i = 0; i < n; ++i) {
             // EBADF if the close came first; EAGAIN (empty non-blocking pipe) or flags if not.
             const auto r = out[i].result;

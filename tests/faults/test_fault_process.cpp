@@ -47,7 +47,7 @@ inline std::pair<unique_fd, unique_fd> make_pipe() {
 }
 
 //! Proves the parent's instance is intact: a Tier-1 read, a Tier-2 call, a queued round trip.
-inline void expect_parent_instance_works(default_instance& inst, const run_config& cfg) {
+inline void expect_parent_instance_works(default_instance& inst) {
     auto [r, w] = make_pipe();
     BOOST_REQUIRE(::write(w, "after-fork", 10) == 10);
     char buf[16] = {};
@@ -63,12 +63,7 @@ inline void expect_parent_instance_works(default_instance& inst, const run_confi
     std::size_t n = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (n == 0 && std::chrono::steady_clock::now() < deadline) {
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        n = inst.wait_completions(out, 10);
     }
     BOOST_REQUIRE(n == 1u);
     BOOST_TEST(out[0].corr_id == 77u);
@@ -101,7 +96,7 @@ BOOST_DATA_TEST_CASE(instance_used_in_forked_child, bdata::make(run_configs()), 
     }
     const int st = wait_child(pid);
     BOOST_TEST(st == 0, "child status " << st << " (failure bits)");
-    expect_parent_instance_works(inst, cfg);
+    expect_parent_instance_works(inst);
 }
 
 BOOST_DATA_TEST_CASE(child_destroying_inherited_instance_leaves_parent_intact, bdata::make(run_configs()), cfg) {
@@ -128,18 +123,13 @@ BOOST_DATA_TEST_CASE(child_destroying_inherited_instance_leaves_parent_intact, b
     std::size_t n = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (n == 0 && std::chrono::steady_clock::now() < deadline) {
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst->run_once(false);
-            n = inst->poll(out);
-        } else {
-            n = inst->wait_completions(out, 10);
-        }
+        n = inst->wait_completions(out, 10);
     }
     BOOST_REQUIRE(n == 1u);
     BOOST_TEST(out[0].corr_id == 9u);
     BOOST_TEST(out[0].result == 10, out[0]);
     BOOST_TEST(std::string(buf, 10) == "still-here");
-    expect_parent_instance_works(*inst, cfg);
+    expect_parent_instance_works(*inst);
 }
 
 // Exit codes of the ENOMEM child.

@@ -108,7 +108,7 @@ void on_fresh_thread(const char* what, F f) {
 }
 
 //! Drives one call to completion: call() in both modes, or submit() + poll when `queued`.
-inline completion_entry run(default_instance& inst, dispatch_mode mode, const submit_entry& in, bool queued) {
+inline completion_entry run(default_instance& inst, const submit_entry& in, bool queued) {
     if (!queued) return inst.call(in);
     submit_entry e = in;
     e.corr_id = 4242;
@@ -116,13 +116,7 @@ inline completion_entry run(default_instance& inst, dispatch_mode mode, const su
     completion_entry out[4];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-        std::size_t n = 0;
-        if (mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        std::size_t n = inst.wait_completions(out, 10);
         for (std::size_t i = 0; i < n; ++i)
             if (out[i].corr_id == e.corr_id) return out[i];
     }
@@ -210,11 +204,11 @@ BOOST_AUTO_TEST_CASE(pipe_without_reader) {
             for (int round = 0; round < 3; ++round) {
                 const submit_entry e = sys::write(p[1], msg, sizeof msg);
                 expect_route(r, inst, v, e);
-                const completion_entry c = run(inst, v.mode, e, v.queued);
+                const completion_entry c = run(inst, e, v.queued);
                 r.expect(c.result == -EPIPE, "write to a pipe without reader: " + describe(c));
                 r.expect(!(c.flags & completion_flags::ksvc_error), "framework error " + describe(c));
                 iovec iov{const_cast<char*>(msg), sizeof msg};
-                const completion_entry cv = run(inst, v.mode, sys::writev(p[1], &iov, 1), v.queued);
+                const completion_entry cv = run(inst, sys::writev(p[1], &iov, 1), v.queued);
                 r.expect(cv.result == -EPIPE, "writev to a pipe without reader: " + describe(cv));
             }
             expect_ksvc_threads_clean(r);
@@ -241,16 +235,16 @@ BOOST_AUTO_TEST_CASE(tcp_peer_closed) {
             for (int i = 0; i < 200 && !saw_epipe; ++i) {
                 const submit_entry e = (i % 2) ? sys::write(client, buf, sizeof buf) : sys::sendto(client, buf, sizeof buf, 0);
                 expect_route(r, inst, v, e);
-                const completion_entry c = run(inst, v.mode, e, v.queued);
+                const completion_entry c = run(inst, e, v.queued);
                 if (c.result == -EPIPE) saw_epipe = true;
                 else if (c.result == -ECONNRESET || c.result > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 else r.expect(false, "unexpected result " + describe(c));
             }
             r.expect(saw_epipe, "never got EPIPE from a socket whose peer closed");
             // Once broken, both write (IORING_OP_WRITE: no MSG_NOSIGNAL) and sendto give EPIPE.
-            const completion_entry w = run(inst, v.mode, sys::write(client, buf, 1), v.queued);
+            const completion_entry w = run(inst, sys::write(client, buf, 1), v.queued);
             r.expect(w.result == -EPIPE, "write after EPIPE: " + describe(w));
-            const completion_entry s = run(inst, v.mode, sys::sendto(client, buf, 1, 0), v.queued);
+            const completion_entry s = run(inst, sys::sendto(client, buf, 1, 0), v.queued);
             r.expect(s.result == -EPIPE, "sendto after EPIPE: " + describe(s));
             expect_ksvc_threads_clean(r);
         });
@@ -270,15 +264,15 @@ BOOST_AUTO_TEST_CASE(tcp_after_local_shutdown) {
             // The direct call with MSG_NOSIGNAL shows what the kernel says: EPIPE.
             char buf[16] = {};
             r.expect(::send(client, buf, sizeof buf, MSG_NOSIGNAL) == -1 && errno == EPIPE, "direct send is not EPIPE");
-            const completion_entry w = run(inst, v.mode, sys::write(client, buf, sizeof buf), v.queued);
+            const completion_entry w = run(inst, sys::write(client, buf, sizeof buf), v.queued);
             r.expect(w.result == -EPIPE, "write after shutdown(SHUT_WR): " + describe(w));
-            const completion_entry s = run(inst, v.mode, sys::sendto(client, buf, sizeof buf, 0), v.queued);
+            const completion_entry s = run(inst, sys::sendto(client, buf, sizeof buf, 0), v.queued);
             r.expect(s.result == -EPIPE, "sendto after shutdown(SHUT_WR): " + describe(s));
             msghdr mh{};
             iovec iov{buf, sizeof buf};
             mh.msg_iov = &iov;
             mh.msg_iovlen = 1;
-            const completion_entry m = run(inst, v.mode, sys::sendmsg(client, &mh, 0), v.queued);
+            const completion_entry m = run(inst, sys::sendmsg(client, &mh, 0), v.queued);
             r.expect(m.result == -EPIPE, "sendmsg after shutdown(SHUT_WR): " + describe(m));
             expect_ksvc_threads_clean(r);
         });
@@ -308,13 +302,7 @@ BOOST_AUTO_TEST_CASE(many_epipes_in_one_batch) {
                     if (inst.submit(e)) break;
                     ++next;
                 }
-                std::size_t n = 0;
-                if (mode == dispatch_mode::inline_mode) {
-                    inst.run_once(false);
-                    n = inst.poll(out);
-                } else {
-                    n = inst.wait_completions(out, 10);
-                }
+                std::size_t n = inst.wait_completions(out, 10);
                 for (std::size_t i = 0; i < n; ++i) {
                     // sendto on a pipe is ENOTSOCK; the writes are EPIPE.
                     const bool is_send = out[i].corr_id % 3 == 0;

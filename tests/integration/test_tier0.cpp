@@ -53,13 +53,7 @@ struct harness {
         completion_entry out[8];
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < deadline) {
-            std::size_t got = 0;
-            if (cfg.mode == dispatch_mode::inline_mode) {
-                inst.run_once(false);
-                got = inst.poll(out);
-            } else {
-                got = inst.wait_completions(out, 10);
-            }
+            std::size_t got = inst.wait_completions(out, 10);
             for (std::size_t i = 0; i < got; ++i) {
                 BOOST_TEST(out[i].corr_id == e.corr_id);
                 BOOST_TEST(!(out[i].flags & completion_flags::ksvc_error));

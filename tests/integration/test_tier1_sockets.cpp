@@ -76,16 +76,7 @@ bool wait_for(harness& h, std::uint64_t corr, ksvc::completion_entry& out, int m
     ksvc::completion_entry buf[4];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (std::chrono::steady_clock::now() < deadline) {
-        // Inline mode: wait_completions(ms) would block in the ring without a bound, so drive
-        // the loop without blocking and nap instead.
-        std::size_t n = 0;
-        if (h.inline_mode) {
-            h.inst.run_once(false);
-            n = h.inst.poll(std::span(buf));
-            if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        } else {
-            n = h.inst.wait_completions(std::span(buf), 10);
-        }
+        std::size_t n = h.inst.wait_completions(std::span(buf), 10);
         for (std::size_t i = 0; i < n; ++i)
             if (buf[i].corr_id == corr) {
                 out = buf[i];

@@ -73,13 +73,7 @@ struct harness {
         completion_entry out[8];
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < deadline) {
-            std::size_t n = 0;
-            if (cfg.mode == dispatch_mode::inline_mode) {
-                inst.run_once(false);
-                n = inst.poll(out);
-            } else {
-                n = inst.wait_completions(out, 10);
-            }
+            std::size_t n = inst.wait_completions(out, 10);
             for (std::size_t i = 0; i < n; ++i) {
                 BOOST_TEST(out[i].corr_id == corr);
                 if (out[i].corr_id == corr) return out[i].result;

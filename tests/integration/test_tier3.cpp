@@ -64,7 +64,7 @@ inline bool mentions_tier3(const std::string& msg) {
 }
 
 //! Submits `e` with `corr` and waits for its completion (bounded).
-inline completion_entry submit_and_wait(default_instance& inst, const run_config& cfg, const submit_entry& in,
+inline completion_entry submit_and_wait(default_instance& inst, const submit_entry& in,
                                         std::uint64_t corr) {
     submit_entry e = in;
     e.corr_id = corr;
@@ -73,13 +73,7 @@ inline completion_entry submit_and_wait(default_instance& inst, const run_config
     completion_entry out[8];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-        std::size_t n = 0;
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        std::size_t n = inst.wait_completions(out, 10);
         for (std::size_t i = 0; i < n; ++i) {
             BOOST_TEST(out[i].corr_id == corr);
             if (out[i].corr_id == corr) return out[i];
@@ -139,7 +133,7 @@ BOOST_DATA_TEST_CASE(refused_through_submit, bdata::make(run_configs()), cfg) {
         BOOST_TEST_CONTEXT(rc.what) {
             submit_entry e = rc.e;
             e.flags = 0xabc00000u; // user bits are echoed
-            const completion_entry c = submit_and_wait(inst, cfg, e, ++corr);
+            const completion_entry c = submit_and_wait(inst, e, ++corr);
             BOOST_TEST((c.error() == errc::refused), c);
             BOOST_TEST(c.nr == rc.e.nr);
             BOOST_TEST(c.entry_flags == 0xabc00000u);
@@ -160,7 +154,7 @@ BOOST_DATA_TEST_CASE(unknown_syscall_numbers, bdata::make(run_configs()), cfg) {
             const completion_entry c = inst.call(sys::make(n, 1, 2, 3));
             BOOST_TEST((c.error() == errc::unknown_syscall), c);
             BOOST_TEST(c.nr == n);
-            const completion_entry q = submit_and_wait(inst, cfg, sys::make(n, 1, 2, 3), ++corr);
+            const completion_entry q = submit_and_wait(inst, sys::make(n, 1, 2, 3), ++corr);
             BOOST_TEST((q.error() == errc::unknown_syscall), q);
             BOOST_TEST(q.nr == n);
             BOOST_TEST(!q.error().message().empty());
@@ -190,13 +184,7 @@ BOOST_DATA_TEST_CASE(refusals_mixed_with_work_nothing_lost, bdata::make(run_conf
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (done < batch.size() && std::chrono::steady_clock::now() < deadline) {
         while (next < batch.size() && !inst.submit(batch[next])) ++next;
-        std::size_t n = 0;
-        if (cfg.mode == dispatch_mode::inline_mode) {
-            inst.run_once(false);
-            n = inst.poll(out);
-        } else {
-            n = inst.wait_completions(out, 10);
-        }
+        std::size_t n = inst.wait_completions(out, 10);
         for (std::size_t i = 0; i < n; ++i) {
             const auto id = out[i].corr_id;
             BOOST_REQUIRE(id >= 1);

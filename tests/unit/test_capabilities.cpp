@@ -2,6 +2,8 @@
 // environment overrides, and live detection on this machine.
 #include <boost/test/unit_test.hpp>
 
+#include "support/env_guard.hpp"
+
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -23,24 +25,7 @@ namespace sf = ksvc::setup_flag;
 namespace rf = ksvc::ring_feature;
 
 //! Sets an environment variable for one scope and restores the previous value.
-class env_guard {
-public:
-    env_guard(const char* name, const char* value) : name_(name) {
-        if (const char* old = std::getenv(name)) old_ = std::string(old);
-        if (value) ::setenv(name, value, 1);
-        else ::unsetenv(name);
-    }
-    ~env_guard() {
-        if (old_) ::setenv(name_, old_->c_str(), 1);
-        else ::unsetenv(name_);
-    }
-    env_guard(const env_guard&) = delete;
-    env_guard& operator=(const env_guard&) = delete;
-
-private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
+using ksvc::test::env_guard;
 
 // The process-wide snapshot is cached on first use: compute it before any test here touches the
 // environment, whichever order the suites run in.

@@ -2,6 +2,8 @@
 // kernels ksvc cares about, and what happens without io_uring.
 #include <boost/test/unit_test.hpp>
 
+#include "support/env_guard.hpp"
+
 #include <array>
 #include <cstdlib>
 #include <optional>
@@ -75,24 +77,7 @@ void expect_everywhere(std::uint32_t n, tier t) {
     BOOST_TEST(r.route(n).tier == t, name(n) << " without io_uring");
 }
 
-class env_guard {
-public:
-    env_guard(const char* n, const char* value) : name_(n) {
-        if (const char* old = std::getenv(n)) old_ = std::string(old);
-        if (value) ::setenv(n, value, 1);
-        else ::unsetenv(n);
-    }
-    ~env_guard() {
-        if (old_) ::setenv(name_, old_->c_str(), 1);
-        else ::unsetenv(name_);
-    }
-    env_guard(const env_guard&) = delete;
-    env_guard& operator=(const env_guard&) = delete;
-
-private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
+using ksvc::test::env_guard;
 
 struct snapshot_before_env_changes {
     snapshot_before_env_changes() { (void)ksvc::current_capabilities(); }
