@@ -1,17 +1,40 @@
 #pragma once
 //! File-copy harness shared by the copy references and the ksvc copy arm (no ksvc code):
-//! opening source and destination (optionally O_DIRECT), and the result line.
+//! opening source and destination (optionally O_DIRECT), per-slot chunk storage, the result line.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "harness.hpp"
 
 namespace bench {
+
+//! Per-slot storage for one chunk in flight, the same in every copy arm: a pipe grown to the
+//! chunk size (splice arms) or a page-aligned buffer (read/write arms).
+struct chunk_storage {
+    unsigned char* buf = nullptr;
+    int pipe_r = -1, pipe_w = -1;
+};
+
+inline chunk_storage make_chunk_storage(bool splice, std::uint32_t chunk) {
+    chunk_storage c;
+    if (splice) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) die("pipe2");
+        ::fcntl(fds[1], F_SETPIPE_SZ, chunk);
+        c.pipe_r = fds[0];
+        c.pipe_w = fds[1];
+    } else if (::posix_memalign(reinterpret_cast<void**>(&c.buf), 4096, chunk) != 0) {
+        die("posix_memalign", ENOMEM);
+    }
+    return c;
+}
 
 struct copy_files {
     int in = -1, out = -1;

@@ -21,12 +21,10 @@
 
 namespace {
 
-struct slot {
+struct slot : bench::chunk_storage {
     std::uint64_t pos = 0, end = 0;
     std::uint32_t len = 0, done = 0;
     bool writing = false;
-    unsigned char* buf = nullptr;
-    int pipe_r = -1, pipe_w = -1;
     loff_t off_in = 0, off_out = 0; // splice advances these
 };
 
@@ -46,17 +44,7 @@ int run(const bench::args& a, const std::string& preset) {
     namespace nr = ksvc::syscalls::native;
 
     std::vector<slot> slots(qd);
-    for (auto& s : slots) {
-        if (splice) {
-            int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0) bench::die("pipe2");
-            ::fcntl(fds[1], F_SETPIPE_SZ, chunk);
-            s.pipe_r = fds[0];
-            s.pipe_w = fds[1];
-        } else if (::posix_memalign(reinterpret_cast<void**>(&s.buf), 4096, chunk) != 0) {
-            bench::die("posix_memalign", ENOMEM);
-        }
-    }
+    for (auto& s : slots) static_cast<bench::chunk_storage&>(s) = bench::make_chunk_storage(splice, chunk);
     std::uint64_t next = 0, copied = 0;
     unsigned inflight = 0;
     auto submit = [&](ksvc::submit_entry e, std::uint32_t i) {

@@ -17,12 +17,10 @@
 
 namespace {
 
-struct slot {
+struct slot : bench::chunk_storage {
     std::uint64_t pos = 0, end = 0; // the range this slot copies; pos = start of the current piece
     std::uint32_t len = 0, done = 0; // current piece: bytes read, bytes written so far
     bool writing = false;
-    unsigned char* buf = nullptr;
-    int pipe_r = -1, pipe_w = -1;
 };
 
 } // namespace
@@ -37,17 +35,7 @@ int main(int argc, char** argv) {
     io_uring_params p{};
     if (int r = io_uring_queue_init_params(qd * 2, &ring, &p); r < 0) bench::die("io_uring_queue_init_params", -r);
     std::vector<slot> slots(qd);
-    for (auto& s : slots) {
-        if (splice) {
-            int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0) bench::die("pipe2");
-            ::fcntl(fds[1], F_SETPIPE_SZ, chunk);
-            s.pipe_r = fds[0];
-            s.pipe_w = fds[1];
-        } else if (::posix_memalign(reinterpret_cast<void**>(&s.buf), 4096, chunk) != 0) {
-            bench::die("posix_memalign", ENOMEM);
-        }
-    }
+    for (auto& s : slots) static_cast<bench::chunk_storage&>(s) = bench::make_chunk_storage(splice, chunk);
     std::uint64_t next = 0, copied = 0;
     unsigned inflight = 0;
     // Reads the next piece of the slot's range, taking a new range when it is done.
