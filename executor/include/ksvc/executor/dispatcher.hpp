@@ -96,7 +96,7 @@ private:
         // Inline mode: only the owner thread submits, and the loop runs on that same thread, so
         // no producer can race the shutdown drain or a sleeping loop. Skip the producer count,
         // the fence and the doorbell check (four locked instructions per entry).
-        if (opts_.mode == dispatch_mode::inline_mode) {
+        if (inline_mode()) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
             if (!ring_.try_push_exclusive(e)) return make_error_code(errc::ring_full);
             accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -176,7 +176,7 @@ public:
         call_waiter w;
         e.corr_id = reinterpret_cast<std::uint64_t>(&w);
         e.flags |= entry_flags::direct_waiter;
-        if (opts_.mode == dispatch_mode::inline_mode) {
+        if (inline_mode()) {
             // Owner thread: no queue hop when the ring has room; retry while it is full.
             while (auto ec = push(e)) {
                 if (ec != errc::ring_full) return make_framework_completion(in, static_cast<errc>(ec.value()));
@@ -208,7 +208,7 @@ public:
 
     //! The consumer took completions: if the loop sleeps because the sink was full, wake it.
     void on_consumed() noexcept {
-        if (opts_.mode == dispatch_mode::inline_mode) return; // only a threaded loop sleeps on a full sink
+        if (inline_mode()) return; // only a threaded loop sleeps on a full sink
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sink_blocked_.load(std::memory_order_relaxed)) p_.doorbell.notify();
     }
@@ -244,7 +244,6 @@ private:
         }
         if (!p_.sink.push(c)) park(c); // only at shutdown (room is checked first)
     }
-
 
     std::size_t drain_completions() noexcept {
         std::size_t total = 0;
@@ -284,10 +283,7 @@ private:
         }
         case tier::io_uring: {
             const std::error_code ec = p_.backend.submit(e, r);
-            if (!ec) {
-                ++submitted_;
-                return true;
-            }
+            if (!ec) return true;
             if (ec == errc::ring_full) return false;
             if (ec == errc::unsupported && r.worker_safe) return to_workers(e);
             deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
@@ -309,7 +305,6 @@ private:
 
     std::size_t intake() noexcept {
         std::size_t taken = 0;
-        submitted_ = 0;
         // One sink slot per entry that might complete in place keeps "never drop" exact.
         std::size_t room = p_.sink.free_slots();
         while (taken < opts_.batch && room > 0) {
@@ -327,7 +322,7 @@ private:
             ++taken;
             --room;
         }
-        if (submitted_) p_.backend.flush();
+        if (taken) p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         return taken;
     }
 
@@ -335,7 +330,7 @@ private:
         if (p_.sink.free_slots() == 0) {
             // Backpressure: nothing can move until the consumer pops. In inline mode the owner
             // is the consumer, so return to it; threaded, sleep until on_consumed() rings.
-            if (opts_.mode == dispatch_mode::inline_mode) return;
+            if (inline_mode()) return;
             sink_blocked_.store(true, std::memory_order_relaxed);
             std::atomic_thread_fence(std::memory_order_seq_cst);
             if (p_.sink.free_slots() == 0 && !stop_requested_.load(std::memory_order_acquire)) {
@@ -448,7 +443,6 @@ private:
     submit_ring ring_;
     std::vector<completion_entry> scratch_;
     std::optional<submit_entry> carry_;
-    std::size_t submitted_ = 0;
     std::uint64_t sleeps_ = 0;
     std::mutex leftover_mutex_;
     std::vector<completion_entry> leftovers_;
