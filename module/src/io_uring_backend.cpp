@@ -385,16 +385,18 @@ std::error_code uring_engine::submit(const submit_entry& e, route_info) noexcept
     if (st.busy + st.ready.size() >= st.slots.size()) return make_error_code(errc::ring_full);
     const std::uint32_t idx = st.free_list.back();
     slot& sl = st.slots[idx];
-    io_uring_sqe tmp{};
-    const translation t = translate(e, tmp, sl);
-    if (t.kind == outcome::unsupported) return make_error_code(errc::unsupported);
-    if (t.kind == outcome::immediate) {
+    // Translate straight into the ring's SQE (no staging copy); an SQE that ends up unused is
+    // handed back: liburing hands SQEs out by advancing sqe_tail, nothing else has seen it.
+    io_uring_sqe* sqe = st.get_sqe();
+    if (!sqe) return make_error_code(errc::ring_full);
+    std::memset(sqe, 0, sizeof *sqe);
+    const translation t = translate(e, *sqe, sl);
+    if (t.kind != outcome::queued) {
+        --st.ring.sq.sqe_tail;
+        if (t.kind == outcome::unsupported) return make_error_code(errc::unsupported);
         st.ready.push_back(make_completion(e, t.immediate_result));
         return {};
     }
-    io_uring_sqe* sqe = st.get_sqe();
-    if (!sqe) return make_error_code(errc::ring_full);
-    *sqe = tmp;
     sqe->user_data = idx + 1;
     sl.corr_id = e.corr_id;
     sl.entry_flags = e.flags;

@@ -7,17 +7,15 @@
 #include <pthread.h>
 
 namespace ksvc::process {
-namespace {
-std::atomic<std::uint64_t> generation{0};
+std::atomic<std::uint64_t> detail::fork_generation_counter{0};
 
-void on_fork_child() noexcept { generation.fetch_add(1, std::memory_order_relaxed); }
+namespace {
+void on_fork_child() noexcept { detail::fork_generation_counter.fetch_add(1, std::memory_order_relaxed); }
 
 // Registered during static initialisation of this translation unit, before any instance can
-// exist (every instance calls fork_generation() in its constructor).
+// exist (every instance reads fork_generation_counter, which links this object in).
 [[maybe_unused]] const int registered = [] { return ::pthread_atfork(nullptr, nullptr, on_fork_child); }();
 } // namespace
-
-std::uint64_t fork_generation() noexcept { return generation.load(std::memory_order_relaxed); }
 
 void block_sigpipe_on_this_thread() noexcept {
     thread_local bool done = false;

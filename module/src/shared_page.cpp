@@ -34,18 +34,6 @@ void process_shared_page::refresh() noexcept {
     generation_.store(process::fork_generation(), std::memory_order_relaxed);
 }
 
-void process_shared_page::observe(std::uint32_t n) noexcept {
-    switch (n) {
-    case nr::setsid:
-    case nr::setpgid:
-    case nr::setrlimit:
-    case nr::prlimit64:
-    case nr::sethostname:
-    case nr::setdomainname: refresh(); break;
-    default: break;
-    }
-}
-
 bool process_shared_page::answer(const submit_entry& e, std::int64_t& r) const noexcept {
     const auto* a = e.args;
     switch (e.nr) {

@@ -334,6 +334,54 @@ BOOST_AUTO_TEST_CASE(bounded_ring_of_submit_entries_is_never_torn) {
     BOOST_TEST(torn.load() == 0u);
 }
 
+// The dispatcher's consumer side: several producers emplace in place, one consumer reads the
+// front in place and releases it only after use (an entry that must wait stays the front).
+BOOST_AUTO_TEST_CASE(bounded_ring_single_consumer_reads_front_in_place) {
+    constexpr std::size_t producers = 3;
+    constexpr std::size_t per = ring_items / 20;
+    submit_ring ring(8);
+    std::vector<std::thread> ts;
+    for (std::size_t p = 0; p < producers; ++p) {
+        ts.emplace_back([&, p] {
+            for (std::uint64_t i = 1; i <= per; ++i) {
+                const std::uint64_t id = (p << 32) | i;
+                while (!ring.try_emplace([&](submit_entry& slot) noexcept {
+                    slot.corr_id = id;
+                    slot.nr = static_cast<std::uint32_t>(i);
+                    for (auto& a : slot.args) a = id ^ 0x5a5a5a5a5a5a5a5aull;
+                }))
+                    std::this_thread::yield();
+            }
+        });
+    }
+    std::size_t popped = 0, torn = 0, order_violations = 0, moved_front = 0;
+    std::uint64_t last[producers] = {};
+    while (popped < producers * per) {
+        const submit_entry* e = ring.front_exclusive();
+        if (!e) {
+            std::this_thread::yield();
+            continue;
+        }
+        // Not released yet: the same cell stays the front, whatever the producers do.
+        if (ring.front_exclusive() != e) ++moved_front;
+        bool ok = e->nr == static_cast<std::uint32_t>(e->corr_id & 0xffffffffu);
+        for (auto a : e->args) ok = ok && a == (e->corr_id ^ 0x5a5a5a5a5a5a5a5aull);
+        torn += !ok;
+        const std::size_t p = static_cast<std::size_t>(e->corr_id >> 32);
+        const std::uint64_t i = e->corr_id & 0xffffffffu;
+        if (p >= producers || i <= last[p]) ++order_violations;
+        else last[p] = i;
+        ring.pop_front_exclusive();
+        ++popped;
+    }
+    for (auto& t : ts) t.join();
+    BOOST_TEST(torn == 0u);
+    BOOST_TEST(order_violations == 0u);
+    BOOST_TEST(moved_front == 0u);
+    BOOST_TEST(ring.empty());
+    BOOST_TEST(ring.front_exclusive() == nullptr);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace ksvc::test::concurrency

@@ -18,7 +18,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <system_error>
 #include <thread>
@@ -74,10 +73,8 @@ public:
     //! Queues `e`. Any thread in threaded mode; the owner in inline mode. Never blocks.
     //! errc::ring_full when the submit ring is full (nothing was queued), errc::shut_down after stop().
     //! The direct_waiter flag is reserved for call() and cleared here.
-    std::error_code submit(const submit_entry& in) noexcept {
-        submit_entry e = in;
-        e.flags &= ~entry_flags::direct_waiter;
-        return push(e);
+    std::error_code submit(const submit_entry& e) noexcept {
+        return push(e, e.corr_id, e.flags & ~entry_flags::direct_waiter);
     }
 
     //! Whether the loop has finished its shutdown drain.
@@ -92,13 +89,29 @@ public:
     }
 
 private:
-    std::error_code push(const submit_entry& e) noexcept {
+    // Writes `e` into a ring slot with its corr_id and flags replaced. Field by field on
+    // purpose: callers have usually just stored corr_id, and a 16-byte copy over that fresh
+    // 8-byte store cannot be store-forwarded (perf: most of the enqueue cost).
+    struct entry_writer {
+        const submit_entry& e;
+        std::uint64_t corr_id;
+        std::uint32_t flags;
+        void operator()(submit_entry& slot) const noexcept {
+            slot.corr_id = corr_id;
+            slot.nr = e.nr;
+            slot.flags = flags;
+            for (int i = 0; i < 6; ++i) slot.args[i] = e.args[i];
+        }
+    };
+
+    std::error_code push(const submit_entry& e, std::uint64_t corr_id, std::uint32_t flags) noexcept {
+        const entry_writer write{e, corr_id, flags};
         // Inline mode: only the owner thread submits, and the loop runs on that same thread, so
         // no producer can race the shutdown drain or a sleeping loop. Skip the producer count,
         // the fence and the doorbell check (four locked instructions per entry).
         if (inline_mode()) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
-            if (!ring_.try_push_exclusive(e)) return make_error_code(errc::ring_full);
+            if (!ring_.try_emplace_exclusive(write)) return make_error_code(errc::ring_full);
             accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             return {};
         }
@@ -109,7 +122,7 @@ private:
             producers_.fetch_sub(1, std::memory_order_release);
             return make_error_code(errc::shut_down);
         }
-        const bool ok = ring_.try_push(e);
+        const bool ok = ring_.try_emplace(write);
         producers_.fetch_sub(1, std::memory_order_release);
         if (!ok) return make_error_code(errc::ring_full);
         accepted_.fetch_add(1, std::memory_order_relaxed);
@@ -164,7 +177,7 @@ public:
     //! answered here without queueing; Tier 3 is refused here. In inline mode the caller must
     //! be the owner thread: it drives the loop until its own completion arrives.
     completion_entry call(const submit_entry& in) noexcept {
-        submit_entry e = in;
+        const submit_entry& e = in;
         const route_info r = p_.router.route(e.nr);
         if (r.tier == tier::shared_page) {
             std::int64_t v = 0;
@@ -174,11 +187,11 @@ public:
             return make_framework_completion(e, refusal(e.nr));
         }
         call_waiter w;
-        e.corr_id = reinterpret_cast<std::uint64_t>(&w);
-        e.flags |= entry_flags::direct_waiter;
+        const auto waiter_id = reinterpret_cast<std::uint64_t>(&w);
+        const std::uint32_t flags = e.flags | entry_flags::direct_waiter;
         if (inline_mode()) {
             // Owner thread: no queue hop when the ring has room; retry while it is full.
-            while (auto ec = push(e)) {
+            while (auto ec = push(e, waiter_id, flags)) {
                 if (ec != errc::ring_full) return make_framework_completion(in, static_cast<errc>(ec.value()));
                 run_once(false);
             }
@@ -186,7 +199,7 @@ public:
         } else {
             std::error_code ec;
             // A full ring is transient for a blocking caller: wait for room rather than fail.
-            while ((ec = push(e)) == errc::ring_full) std::this_thread::yield();
+            while ((ec = push(e, waiter_id, flags)) == errc::ring_full) std::this_thread::yield();
             if (ec) return make_framework_completion(in, static_cast<errc>(ec.value()));
             w.wait();
         }
@@ -265,7 +278,7 @@ private:
     }
 
     // Routes and places one entry. Returns false when it must wait (a full backend or pool):
-    // the entry is then kept in `carry_` and retried first next time, preserving order.
+    // the entry then stays at the front of the submit ring and is retried first, preserving order.
     bool place(const submit_entry& e) noexcept {
         const route_info r = p_.router.route(e.nr);
         switch (r.tier) {
@@ -307,18 +320,16 @@ private:
         std::size_t taken = 0;
         // One sink slot per entry that might complete in place keeps "never drop" exact.
         std::size_t room = p_.sink.free_slots();
+        blocked_ = false;
         while (taken < opts_.batch && room > 0) {
-            submit_entry e;
-            if (carry_) {
-                e = *carry_;
-            } else if (!(inline_mode() ? ring_.try_pop_exclusive(e) : ring_.try_pop(e))) {
+            // Placed from its ring cell, not copied out; one that must wait stays at the front.
+            const submit_entry* e = ring_.front_exclusive();
+            if (!e) break;
+            if (!place(*e)) {
+                blocked_ = true;
                 break;
             }
-            if (!place(e)) {
-                carry_ = e;
-                break;
-            }
-            carry_.reset();
+            ring_.pop_front_exclusive();
             ++taken;
             --room;
         }
@@ -342,9 +353,9 @@ private:
         }
         sleeping_.store(true, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        // Idle with nothing queued, or stuck behind a full backend or pool (`carry_`): either
+        // Idle with nothing queued, or stuck behind a full backend or pool (`blocked_`): either
         // way only a completion, a doorbell or the timeout can change anything.
-        if ((ring_.empty() || carry_) && !stop_requested_.load(std::memory_order_acquire)) {
+        if ((ring_.empty() || blocked_) && !stop_requested_.load(std::memory_order_acquire)) {
             ++sleeps_;
             if constexpr (requires { p_.doorbell.native_handle(); }) {
                 p_.backend.wait(p_.doorbell.native_handle(), timeout_ms);
@@ -390,12 +401,10 @@ private:
         stopping_.store(true, std::memory_order_seq_cst);
         while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
         // Accepted but never started: complete as cancelled.
-        submit_entry e;
-        if (carry_) {
-            deliver(make_completion(*carry_, -125 /* ECANCELED */));
-            carry_.reset();
+        while (const submit_entry* e = ring_.front_exclusive()) {
+            deliver(make_completion(*e, -125 /* ECANCELED */));
+            ring_.pop_front_exclusive();
         }
-        while (ring_.try_pop(e)) deliver(make_completion(e, -125 /* ECANCELED */));
         p_.backend.cancel_all();
         p_.backend.flush();
         p_.workers.shutdown(); // finishes what it accepted
@@ -442,7 +451,7 @@ private:
     dispatcher_hooks hooks_;
     submit_ring ring_;
     std::vector<completion_entry> scratch_;
-    std::optional<submit_entry> carry_;
+    bool blocked_ = false; // the front entry waits for room in the backend or the pool
     std::uint64_t sleeps_ = 0;
     std::mutex leftover_mutex_;
     std::vector<completion_entry> leftovers_;

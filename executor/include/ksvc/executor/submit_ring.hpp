@@ -32,6 +32,11 @@ public:
     }
 
     bool try_push(const T& v) noexcept {
+        return try_emplace([&](T& slot) noexcept { slot = v; });
+    }
+    //! Like try_push, with `write(T&)` filling the slot in place (no staging copy).
+    template <class Write>
+    bool try_emplace(Write&& write) noexcept {
         std::size_t pos = tail_.load(std::memory_order_relaxed);
         for (;;) {
             cell& c = cells_[pos & mask_];
@@ -39,7 +44,7 @@ public:
             const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
             if (diff == 0) {
                 if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-                    c.value = v;
+                    write(c.value);
                     c.seq.store(pos + 1, std::memory_order_release);
                     return true;
                 }
@@ -71,26 +76,31 @@ public:
         }
     }
 
-    //! Single-thread forms: valid only while no other thread pushes (resp. pops) at the same
-    //! time — the inline dispatcher, whose owner is the only producer and consumer. Same cell
-    //! protocol, no compare-and-swap.
-    bool try_push_exclusive(const T& v) noexcept {
+    //! Single-producer form, valid only while no other thread pushes at the same time (the
+    //! inline dispatcher, whose owner is the only producer). Same cell protocol, no CAS.
+    template <class Write>
+    bool try_emplace_exclusive(Write&& write) noexcept {
         const std::size_t pos = tail_.load(std::memory_order_relaxed);
         cell& c = cells_[pos & mask_];
         if (c.seq.load(std::memory_order_acquire) != pos) return false; // full
-        c.value = v;
+        write(c.value);
         c.seq.store(pos + 1, std::memory_order_release);
         tail_.store(pos + 1, std::memory_order_relaxed);
         return true;
     }
-    bool try_pop_exclusive(T& out) noexcept {
+
+    //! Single-consumer forms, valid only while no other thread pops (producers may push): the
+    //! dispatcher reads the oldest entry in place and releases its cell once it is placed, so
+    //! an entry that must wait simply stays at the front.
+    [[nodiscard]] const T* front_exclusive() const noexcept {
         const std::size_t pos = head_.load(std::memory_order_relaxed);
-        cell& c = cells_[pos & mask_];
-        if (c.seq.load(std::memory_order_acquire) != pos + 1) return false; // empty
-        out = c.value;
-        c.seq.store(pos + mask_ + 1, std::memory_order_release);
+        const cell& c = cells_[pos & mask_];
+        return c.seq.load(std::memory_order_acquire) == pos + 1 ? &c.value : nullptr;
+    }
+    void pop_front_exclusive() noexcept { // precondition: front_exclusive() != nullptr
+        const std::size_t pos = head_.load(std::memory_order_relaxed);
+        cells_[pos & mask_].seq.store(pos + mask_ + 1, std::memory_order_release);
         head_.store(pos + 1, std::memory_order_relaxed);
-        return true;
     }
 
     //! Approximate (exact when quiescent).

@@ -1,13 +1,20 @@
 #pragma once
 //! Process-level facts policies need: fork detection and SIGPIPE containment.
+#include <atomic>
 #include <cstdint>
 
 namespace ksvc::process {
 
+namespace detail {
+extern std::atomic<std::uint64_t> fork_generation_counter; // constant-initialised
+} // namespace detail
+
 //! Incremented in the child by a pthread_atfork handler. An object that records the
 //! generation at construction knows it was inherited across fork when the value differs.
-//! Cheap: one relaxed atomic load.
-std::uint64_t fork_generation() noexcept;
+//! Inline: every submit checks it, so it is one relaxed load, not a call.
+inline std::uint64_t fork_generation() noexcept {
+    return detail::fork_generation_counter.load(std::memory_order_relaxed);
+}
 
 //! Blocks SIGPIPE on the calling thread (once per thread). A write to a pipe or socket whose
 //! reader is gone then returns EPIPE instead of killing the process; consume_sigpipe() removes

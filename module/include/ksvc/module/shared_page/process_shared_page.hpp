@@ -14,6 +14,7 @@
 
 #include <sys/utsname.h>
 
+#include <ksvc/core/syscalls.hpp>
 #include <ksvc/core/concepts/shared_page.hpp>
 #include <ksvc/module/process.hpp>
 
@@ -26,7 +27,20 @@ public:
     process_shared_page& operator=(const process_shared_page&) = delete;
 
     bool answer(const submit_entry& e, std::int64_t& result) const noexcept;
-    void observe(std::uint32_t nr) noexcept;
+    //! Called for every successful completion, hence inline: only calls that change what the
+    //! page caches trigger a refresh.
+    void observe(std::uint32_t n) noexcept {
+        namespace nr = syscalls::x86_64;
+        switch (n) {
+        case nr::setsid:
+        case nr::setpgid:
+        case nr::setrlimit:
+        case nr::prlimit64:
+        case nr::sethostname:
+        case nr::setdomainname: refresh(); break;
+        default: break;
+        }
+    }
     void refresh() noexcept;
 
     [[nodiscard]] long pid() const noexcept { return load(pid_); }
