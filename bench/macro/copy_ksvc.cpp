@@ -4,9 +4,10 @@
 //! --method copy_file_range it submits copy_file_range(2) itself (a Tier-2 call: the pool runs it)
 //! until the file is copied, as the copy_file_range reference does directly.
 //!   copy_ksvc --src F --dst G [--mode threaded|inline] [--method rw|splice|copy_file_range] [--qd 16]
-//!             [--chunk 262144] [--direct] [--preset default]
+//!             [--chunk 262144] [--direct] [--preset default] [--spin-us 50]
 #include <fcntl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +41,8 @@ int run(const bench::args& a, const std::string& preset) {
 
     ksvc::instance_options o;
     o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
+    // Threaded idle spin (instance_options::spin); negative keeps the default.
+    if (a.num("spin-us", -1) >= 0) o.spin = std::chrono::microseconds(a.num("spin-us", -1));
     Instance inst(o);
     namespace nr = ksvc::syscalls::native;
 

@@ -2,10 +2,11 @@
 //! through ksvc's asynchronous API (inst.submit + inst.wait_completions) on a default_instance.
 //! Single-shot like the raw reference: one recv or send in flight per connection.
 //!   echo_ksvc [--preset default] [--mode threaded|inline] [--port 0] [--conns N] [--bufsize 16384]
-//!             [--entries 4096] [--ring-flags 0] [--batch 64]
+//!             [--entries 4096] [--ring-flags 0] [--batch 64] [--spin-us 50]
 //! A new preset becomes an arm by adding one line to `presets` below (and one to scripts/bench).
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -46,6 +47,8 @@ int run(const bench::args& a, const std::string& preset) {
     o.ring.setup_flags = static_cast<std::uint32_t>(a.num("ring-flags", 0));
     // Entries the dispatcher takes per iteration (instance_options::batch, default 64).
     if (a.num("batch", 0) > 0) o.batch = static_cast<std::size_t>(a.num("batch", 0));
+    // Threaded idle spin (instance_options::spin); negative keeps the default.
+    if (a.num("spin-us", -1) >= 0) o.spin = std::chrono::microseconds(a.num("spin-us", -1));
     Instance inst(o);
 
     std::vector<conn> conns;

@@ -486,6 +486,8 @@ std::size_t uring_engine::cancel_all() noexcept {
 int uring_engine::wait(int fd, int timeout_ms) noexcept {
     state& st = *s_;
     if (st.forked()) return -ECHILD;
+    // Results decided at submit (immediate EINVALs) are already reapable: submit, do not block.
+    if (!st.ready.empty()) return flush();
     if (fd >= 0 && !st.doorbell_armed) {
         io_uring_sqe* sqe = st.get_sqe();
         if (!sqe) return -EBUSY;

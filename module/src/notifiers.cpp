@@ -24,19 +24,25 @@ void eventfd_notifier::notify() noexcept {
     [[maybe_unused]] auto r = ::write(fd_, &one, sizeof one);
 }
 
-// Drain first, then clear the flag. Clearing first would let a notify() racing with us set the
-// flag and write, and our read would then drain that write too: the flag stays set with the
-// eventfd empty, and every later notify() is coalesced into a wake-up that never comes.
-// In this order a notify() between the read and the clear is coalesced into the wake-up being
-// consumed (the exchange makes its data visible to us); any later one finds the flag clear.
+// The flag is set before the eventfd is written and cleared only after a read took a value,
+// so a non-zero eventfd always has the flag set: try_wait() can skip the read(2) when the flag
+// is clear, which is nearly every time a loop wakes for a completion rather than a notify.
+// Drain first, then clear: clearing first would let a notify() racing with us set the flag and
+// write, our read would drain that write too, and the flag would stay set over an empty eventfd
+// (every later notify() coalesced into a wake-up that never comes). A read that finds nothing
+// leaves the flag alone: a notify() between its flag and its write will still write, and the
+// next try_wait() takes it.
 bool eventfd_notifier::consume() noexcept {
     std::uint64_t v = 0;
-    const bool got = ::read(fd_, &v, sizeof v) == sizeof v;
+    if (::read(fd_, &v, sizeof v) != sizeof v) return false;
     pending_.exchange(false, std::memory_order_acq_rel);
-    return got;
+    return true;
 }
 
-bool eventfd_notifier::try_wait() noexcept { return consume(); }
+bool eventfd_notifier::try_wait() noexcept {
+    if (!pending_.load(std::memory_order_acquire)) return false; // nothing written: no syscall
+    return consume();
+}
 
 bool eventfd_notifier::wait_for_ms(int ms) noexcept {
     pollfd p{fd_, POLLIN, 0};

@@ -4,9 +4,11 @@
 //! One iteration (run_once):
 //!   1. reap backend completions, 2. reap worker completions (both limited to the sink's free
 //!   slots, so a full sink holds completions where they are instead of dropping them),
-//!   3. flush the sink and notify its consumer, 4. take a batch from the submit ring (unless
-//!   the sink is full or the instance is stopping), 5. route each entry: answer Tier 0 in place,
-//!   submit Tier 1, enqueue Tier 2, refuse Tier 3, 6. kick the backend once for the batch.
+//!   3. take a batch from the submit ring (unless the sink is full or the instance is
+//!   stopping), 4. route each entry: answer Tier 0 in place, submit Tier 1, enqueue Tier 2,
+//!   refuse Tier 3, 5. kick the backend once for the batch — or, when the iteration may block
+//!   and delivered nothing, sleep in the enter that submits it and reap what woke it,
+//!   6. flush the sink and notify its consumer.
 //!
 //! Two modes over the same loop:
 //! - threaded: start() runs the loop on a dedicated thread; submit() is callable from any
@@ -23,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
+
 #include <ksvc/core/concepts.hpp>
 #include <ksvc/core/entry.hpp>
 #include <ksvc/core/syscalls.hpp>
@@ -37,7 +41,8 @@ struct dispatcher_options {
     dispatch_mode mode = dispatch_mode::threaded;
     std::size_t submit_capacity = 4096; //!< bounded submit ring (rounded up to a power of two)
     std::size_t batch = 64;             //!< entries taken per iteration, completions reaped per pass
-    std::chrono::nanoseconds spin{std::chrono::microseconds(50)}; //!< idle spin before sleeping
+    //! Idle spin before sleeping; none when the loop thread may use only one CPU.
+    std::chrono::nanoseconds spin{std::chrono::microseconds(50)};
 };
 
 //! Hooks the dispatcher needs from its thread environment.
@@ -134,14 +139,22 @@ private:
 
 public:
     //! One iteration; returns how much happened (0 = idle). Owner thread only. With
-    //! `may_block`, an idle iteration sleeps in the kernel until there is something to do or
-    //! `timeout_ms` passes (-1: no limit).
+    //! `may_block`, an iteration that has delivered nothing sleeps in the kernel until a
+    //! completion, a doorbell or `timeout_ms` (-1: no limit), then delivers what woke it. The
+    //! entries it just placed are submitted by that same sleep: one io_uring_enter submits and
+    //! waits, as a raw liburing loop's io_uring_submit_and_wait does.
     std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
         enter_loop_thread();
+        const std::uint64_t delivered_before = delivered();
         std::size_t progress = drain_completions();
         if (!stopping_.load(std::memory_order_acquire)) progress += intake();
+        if (may_block && delivered() == delivered_before) {
+            sleep(timeout_ms); // flushes the backend on every path
+            progress += drain_completions();
+        } else {
+            p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
+        }
         p_.sink.flush_and_notify();
-        if (progress == 0 && may_block) sleep(timeout_ms);
         return progress;
     }
 
@@ -333,12 +346,13 @@ private:
             ++taken;
             --room;
         }
-        if (taken) p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
-        return taken;
+        return taken; // run_once submits the batch: with one flush, or with the sleep's wait
     }
 
+    // Always leaves the backend flushed: run_once defers a batch's flush to the wait here.
     void sleep(int timeout_ms = -1) noexcept {
         if (p_.sink.free_slots() == 0) {
+            p_.backend.flush();
             // Backpressure: nothing can move until the consumer pops. In inline mode the owner
             // is the consumer, so return to it; threaded, sleep until on_consumed() rings.
             if (inline_mode()) return;
@@ -358,22 +372,39 @@ private:
         if ((ring_.empty() || blocked_) && !stop_requested_.load(std::memory_order_acquire)) {
             ++sleeps_;
             if constexpr (requires { p_.doorbell.native_handle(); }) {
-                p_.backend.wait(p_.doorbell.native_handle(), timeout_ms);
+                p_.backend.wait(p_.doorbell.native_handle(), timeout_ms); // submits, then waits
             } else {
+                p_.backend.flush();
                 p_.doorbell.wait_for_ms(timeout_ms < 0 ? 1 : timeout_ms);
             }
+        } else {
+            p_.backend.flush();
         }
         sleeping_.store(false, std::memory_order_relaxed);
-        p_.doorbell.try_wait(); // consume the doorbell; a later notify re-arms it
+        p_.doorbell.try_wait(); // consume the doorbell (no syscall unless it was rung)
+    }
+
+    // Spinning pays only while another CPU can run whoever we wait for (a producer, the
+    // consumer, io-wq). On a thread allowed a single CPU it burns the time slice they need.
+    static bool may_run_on_several_cpus() noexcept {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (::sched_getaffinity(0, sizeof set, &set) != 0) return true;
+        return CPU_COUNT(&set) > 1;
     }
 
     void threaded_loop() noexcept {
+        const bool spin = opts_.spin.count() > 0 && may_run_on_several_cpus();
         auto idle_since = std::chrono::steady_clock::time_point{};
         bool idle = false;
         unsigned idle_passes = 0;
         while (!stop_requested_.load(std::memory_order_acquire)) {
             if (run_once(false)) {
                 idle = false;
+                continue;
+            }
+            if (!spin) {
+                sleep();
                 continue;
             }
             // Read the clock every 64 idle passes, not every pass: it is most of an idle pass.

@@ -12,9 +12,11 @@
 //! - `cancel(corr_id)` asks the kernel to cancel in-flight work with that id; the cancelled
 //!   entry still completes (with -ECANCELED) and must still be reaped. `cancel_all()` does
 //!   that for everything in flight (teardown) and returns how many requests it queued.
-//! - `wait(fd, timeout_ms)` blocks in the kernel until a completion is ready, `fd` becomes
-//!   readable (the dispatcher's doorbell; -1 for none) or `timeout_ms` passes (-1: no limit).
-//!   Returns 0, or -errno (-ETIME on timeout, -EINTR); it may return early — callers loop.
+//! - `wait(fd, timeout_ms)` first hands queued entries to the kernel (as flush()), then blocks
+//!   until a completion is ready — one that reap() would return now counts: it must not block
+//!   then — `fd` becomes readable (the dispatcher's doorbell; -1 for none) or `timeout_ms`
+//!   passes (-1: no limit). Returns 0, or -errno (-ETIME on timeout, -EINTR); it may return
+//!   early — callers loop.
 //! - `supports(op)` reports whether the backend can execute opcode `op` natively.
 #include <concepts>
 #include <cstddef>
