@@ -27,17 +27,19 @@ constexpr std::uint64_t doorbell_tag = ~0ull - 1;
 constexpr std::uint64_t cancel_tag = ~0ull - 2;
 
 // Per in-flight entry: identity, plus scratch the kernel reads or that completion writes back.
-struct slot {
+// What reap() reads for every completion shares the first cache line; the msghdr scratch that
+// only sendto/recvfrom with an address use comes after it.
+struct alignas(64) slot {
     std::uint64_t corr_id = 0;
     std::uint32_t entry_flags = 0;
     std::uint32_t nr = 0;
     bool busy = false;
-    // sendto/recvfrom with an address travel as SENDMSG/RECVMSG over this msghdr.
-    msghdr msg{};
-    iovec iov{};
     socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
     loff_t* off_in = nullptr;         // splice: the syscall advances the caller's offsets
     loff_t* off_out = nullptr;
+    // sendto/recvfrom with an address travel as SENDMSG/RECVMSG over this msghdr.
+    msghdr msg{};
+    iovec iov{};
 };
 
 enum class outcome { queued, unsupported, immediate };

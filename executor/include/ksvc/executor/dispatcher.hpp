@@ -365,8 +365,13 @@ private:
             sink_blocked_.store(false, std::memory_order_relaxed);
             return;
         }
-        sleeping_.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        // Only threaded producers look at sleeping_ (an inline owner cannot submit while the
+        // loop sleeps), so inline mode skips the flag and its fence.
+        const bool announce = !inline_mode();
+        if (announce) {
+            sleeping_.store(true, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+        }
         // Idle with nothing queued, or stuck behind a full backend or pool (`blocked_`): either
         // way only a completion, a doorbell or the timeout can change anything.
         if ((ring_.empty() || blocked_) && !stop_requested_.load(std::memory_order_acquire)) {
@@ -380,7 +385,7 @@ private:
         } else {
             p_.backend.flush();
         }
-        sleeping_.store(false, std::memory_order_relaxed);
+        if (announce) sleeping_.store(false, std::memory_order_relaxed);
         p_.doorbell.try_wait(); // consume the doorbell (no syscall unless it was rung)
     }
 
