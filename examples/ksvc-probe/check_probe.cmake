@@ -156,8 +156,8 @@ load_probe(k51 --assume-kernel 5.1)
 if(NOT k51_available)
   fail("--assume-kernel 5.1: io_uring should be available")
 endif()
-expect(k51 worker_pool read pread64 openat accept4 connect)
-expect(k51 io_uring readv writev fsync)
+expect(k51 worker_pool read pread64 openat accept4 connect readv writev) # readv/writev at the file position need RW_CUR_POS (5.6)
+expect(k51 io_uring preadv pwritev fsync)
 
 # --- 4.19: no io_uring at all -----------------------------------------------------------------
 load_probe(k419 --assume-kernel 4.19)

@@ -1,534 +1,684 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
 
+#include <atomic>
 #include <cerrno>
-#include <climits>
+#include <cstdio>
+#include <system_error>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <liburing.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <ksvc/core/syscalls.hpp>
 #include <ksvc/module/capabilities.hpp>
-#include <ksvc/module/process.hpp>
 #include <ksvc/module/routers/route_table.hpp>
 
-namespace ksvc::detail {
+namespace ksvc {
+
+std::string_view to_string(feature_id f) noexcept {
+    switch (f) {
+    case feature_id::sqpoll: return "sqpoll";
+    case feature_id::coop_taskrun: return "coop_taskrun";
+    case feature_id::taskrun_flag: return "taskrun_flag";
+    case feature_id::single_issuer: return "single_issuer";
+    case feature_id::defer_taskrun: return "defer_taskrun";
+    case feature_id::registered_ring_fd: return "registered_ring_fd";
+    case feature_id::submit_all: return "submit_all";
+    case feature_id::cq_entries: return "cq_entries";
+    case feature_id::iowq_max_workers: return "iowq_max_workers";
+    case feature_id::count: break;
+    }
+    return "?";
+}
+
+void log_to_stderr(std::string_view line) noexcept {
+    std::fprintf(stderr, "ksvc: %.*s\n", static_cast<int>(line.size()), line.data());
+}
+
+namespace detail {
 namespace {
-namespace nr = ksvc::syscalls::x86_64;
 
-// ~0 is LIBURING_UDATA_TIMEOUT (liburing's own timeout SQE on kernels without EXT_ARG):
-// ignored when seen, never used for ours.
-constexpr std::uint64_t liburing_timeout_tag = ~0ull;
-constexpr std::uint64_t doorbell_tag = ~0ull - 1;
-constexpr std::uint64_t cancel_tag = ~0ull - 2;
-
-// Per in-flight entry: identity, plus scratch the kernel reads or that completion writes back.
-// What reap() reads for every completion shares the first cache line; the msghdr scratch that
-// only sendto/recvfrom with an address use comes after it.
-struct alignas(64) slot {
-    std::uint64_t corr_id = 0;
-    std::uint32_t entry_flags = 0;
-    std::uint32_t nr = 0;
-    bool busy = false;
-    socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
-    loff_t* off_in = nullptr;         // splice: the syscall advances the caller's offsets
-    loff_t* off_out = nullptr;
-    // sendto/recvfrom with an address travel as SENDMSG/RECVMSG over this msghdr.
-    msghdr msg{};
-    iovec iov{};
-};
-
-enum class outcome { queued, unsupported, immediate };
-
-struct translation {
-    outcome kind = outcome::queued;
-    std::int64_t immediate_result = 0;
-};
-
-void prep(io_uring_sqe& s, opcode op, int fd, std::uint64_t addr, std::uint32_t len, std::uint64_t off) {
-    s.opcode = static_cast<std::uint8_t>(op);
-    s.fd = fd;
-    s.addr = addr;
-    s.len = len;
-    s.off = off;
+// liburing 2.3's shared library does not export io_uring_enable_rings (it is declared in the
+// header): register directly.
+int enable_rings(int ring_fd) noexcept {
+    const long r = ::syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    return r < 0 ? -errno : 0;
 }
 
-bool fits_u32(std::uint64_t v) { return v <= UINT32_MAX; }
+struct feature_row {
+    feature_id id;
+    std::uint32_t bit;     // IORING_SETUP_* (0: not a setup flag)
+    kernel_version since;  // for features that are not setup flags
+    const char* kernel_name;
+};
+constexpr feature_row rows[] = {
+    {feature_id::sqpoll, setup_flag::sqpoll, {5, 1}, "IORING_SETUP_SQPOLL"},
+    {feature_id::coop_taskrun, setup_flag::coop_taskrun, {5, 19}, "IORING_SETUP_COOP_TASKRUN"},
+    {feature_id::taskrun_flag, setup_flag::taskrun_flag, {5, 19}, "IORING_SETUP_TASKRUN_FLAG"},
+    {feature_id::single_issuer, setup_flag::single_issuer, {6, 0}, "IORING_SETUP_SINGLE_ISSUER"},
+    {feature_id::defer_taskrun, setup_flag::defer_taskrun, {6, 1}, "IORING_SETUP_DEFER_TASKRUN"},
+    {feature_id::registered_ring_fd, 0, {5, 18}, "IORING_REGISTER_RING_FDS"},
+    {feature_id::submit_all, setup_flag::submit_all, {5, 18}, "IORING_SETUP_SUBMIT_ALL"},
+    {feature_id::cq_entries, setup_flag::cqsize, {5, 5}, "IORING_SETUP_CQSIZE"},
+    {feature_id::iowq_max_workers, 0, {5, 15}, "IORING_REGISTER_IOWQ_MAX_WORKERS"},
+};
+const feature_row& row(feature_id f) noexcept { return rows[static_cast<std::size_t>(f)]; }
 
-// The exact x86_64 syscall -> SQE translations. Anything the SQE cannot express identically
-// (a length over 32 bits, a negative splice offset, recvfrom with a null addrlen) is refused as
-// unsupported so the dispatcher runs it on a worker instead; results the syscall decides before
-// touching the fd (negative positional offsets) are produced immediately.
-translation translate(const submit_entry& e, io_uring_sqe& s, slot& sl) {
-    const auto* a = e.args;
-    const int fd0 = static_cast<int>(a[0]);
-    auto einval = translation{outcome::immediate, -EINVAL};
-    auto unsupported = translation{outcome::unsupported, 0};
-    switch (e.nr) {
-    case nr::read:
-    case nr::write:
-        if (!fits_u32(a[2])) return unsupported;
-        prep(s, e.nr == nr::read ? opcode::read : opcode::write, fd0, a[1], static_cast<std::uint32_t>(a[2]),
-             static_cast<std::uint64_t>(-1));
-        return {};
-    case nr::pread64:
-    case nr::pwrite64:
-        if (static_cast<std::int64_t>(a[3]) < 0) return einval; // checked before the fd, as the syscall does
-        if (!fits_u32(a[2])) return unsupported;
-        prep(s, e.nr == nr::pread64 ? opcode::read : opcode::write, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        return {};
-    // Vectored forms: the syscalls narrow vlen to unsigned (import_iovec's nr_segs), so
-    // truncating to the SQE's 32-bit len is exact — readv(fd, iov, 1ull << 32 | 1) reads one
-    // segment, it is not EINVAL.
-    case nr::readv:
-    case nr::writev:
-        prep(s, e.nr == nr::readv ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]),
-             static_cast<std::uint64_t>(-1));
-        return {};
-    case nr::preadv:
-    case nr::pwritev: // (fd, iov, vlen, pos_l, pos_h): on 64-bit the position is pos_l
-        if (static_cast<std::int64_t>(a[3]) < 0) return einval;
-        prep(s, e.nr == nr::preadv ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        return {};
-    case nr::preadv2:
-    case nr::pwritev2: // position -1 means "current position" for both the syscall and the SQE
-        if (static_cast<std::int64_t>(a[3]) < -1) return einval;
-        prep(s, e.nr == nr::preadv2 ? opcode::readv : opcode::writev, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        s.rw_flags = static_cast<__kernel_rwf_t>(a[5]);
-        return {};
-    case nr::open: // open(path, flags, mode) == openat(AT_FDCWD, …)
-        prep(s, opcode::openat, AT_FDCWD, a[0], static_cast<std::uint32_t>(a[2]), 0);
-        s.open_flags = static_cast<std::uint32_t>(a[1]);
-        return {};
-    case nr::creat: // creat(path, mode) == open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)
-        prep(s, opcode::openat, AT_FDCWD, a[0], static_cast<std::uint32_t>(a[1]), 0);
-        s.open_flags = O_CREAT | O_WRONLY | O_TRUNC;
-        return {};
-    case nr::openat:
-        prep(s, opcode::openat, fd0, a[1], static_cast<std::uint32_t>(a[3]), 0);
-        s.open_flags = static_cast<std::uint32_t>(a[2]);
-        return {};
-    case nr::openat2: // (dfd, path, how, size): SQE takes size in len and how in off
-        prep(s, opcode::openat2, fd0, a[1], static_cast<std::uint32_t>(a[3]), a[2]);
-        return {};
-    case nr::close:
-        prep(s, opcode::close, fd0, 0, 0, 0);
-        return {};
-    case nr::statx: // (dfd, path, flags, mask, buf)
-        prep(s, opcode::statx, fd0, a[1], static_cast<std::uint32_t>(a[3]), a[4]);
-        s.statx_flags = static_cast<std::uint32_t>(a[2]);
-        return {};
-    case nr::fsync:
-    case nr::fdatasync:
-        prep(s, opcode::fsync, fd0, 0, 0, 0);
-        s.fsync_flags = e.nr == nr::fdatasync ? IORING_FSYNC_DATASYNC : 0;
-        return {};
-    case nr::sync_file_range: // (fd, offset, nbytes, flags)
-        if (!fits_u32(a[2])) return unsupported;
-        prep(s, opcode::sync_file_range, fd0, 0, static_cast<std::uint32_t>(a[2]), a[1]);
-        s.sync_range_flags = static_cast<std::uint32_t>(a[3]);
-        return {};
-    case nr::fallocate: // (fd, mode, offset, len): mode in len, offset in off, len in addr
-        prep(s, opcode::fallocate, fd0, a[3], static_cast<std::uint32_t>(a[1]), a[2]);
-        return {};
-    case nr::fadvise64: // (fd, offset, len, advice)
-        if (!fits_u32(a[2])) return unsupported;
-        prep(s, opcode::fadvise, fd0, 0, static_cast<std::uint32_t>(a[2]), a[1]);
-        s.fadvise_advice = static_cast<std::uint32_t>(a[3]);
-        return {};
-    case nr::madvise: // (addr, len, advice)
-        if (!fits_u32(a[1])) return unsupported;
-        prep(s, opcode::madvise, -1, a[0], static_cast<std::uint32_t>(a[1]), 0);
-        s.fadvise_advice = static_cast<std::uint32_t>(a[2]);
-        return {};
-    case nr::ftruncate: // (fd, length): a negative length is EINVAL before the fd is looked up
-        if (static_cast<std::int64_t>(a[1]) < 0) return einval;
-        prep(s, opcode::ftruncate, fd0, 0, 0, a[1]);
-        return {};
-    case nr::socket: // (domain, type, protocol)
-        prep(s, opcode::socket, fd0, 0, static_cast<std::uint32_t>(a[2]), a[1]);
-        return {};
-    case nr::bind: // (fd, addr, addrlen): addrlen in addr2 (== off)
-        prep(s, opcode::bind, fd0, a[1], 0, a[2]);
-        return {};
-    case nr::listen: // (fd, backlog)
-        prep(s, opcode::listen, fd0, 0, static_cast<std::uint32_t>(a[1]), 0);
-        return {};
-    case nr::accept:
-    case nr::accept4: // (fd, addr, addrlen*[, flags]): addrlen pointer in off
-        prep(s, opcode::accept, fd0, a[1], 0, a[2]);
-        s.accept_flags = e.nr == nr::accept4 ? static_cast<std::uint32_t>(a[3]) : 0;
-        return {};
-    case nr::connect: // (fd, addr, addrlen): addrlen by value in off
-        prep(s, opcode::connect, fd0, a[1], 0, a[2]);
-        return {};
-    case nr::sendto: // (fd, buf, len, flags, dest, addrlen)
-        if (!fits_u32(a[2])) return unsupported;
-        if (a[4] == 0) {
-            prep(s, opcode::send, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
-        } else {
-            sl.iov = {reinterpret_cast<void*>(a[1]), a[2]};
-            sl.msg = {};
-            sl.msg.msg_name = reinterpret_cast<void*>(a[4]);
-            sl.msg.msg_namelen = static_cast<socklen_t>(a[5]);
-            sl.msg.msg_iov = &sl.iov;
-            sl.msg.msg_iovlen = 1;
-            prep(s, opcode::sendmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.msg), 1, 0);
-        }
-        s.msg_flags = static_cast<std::uint32_t>(a[3]);
-        return {};
-    case nr::recvfrom: // (fd, buf, len, flags, src, addrlen*)
-        if (!fits_u32(a[2])) return unsupported;
-        if (a[4] == 0) {
-            prep(s, opcode::recv, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
-        } else {
-            // The syscall receives first and only then fails copying the address out (EFAULT for
-            // a null addrlen, EINVAL for a negative *addrlen), so the data is consumed; RECVMSG
-            // would refuse both at prep without receiving. Let a worker run the real syscall.
-            if (a[5] == 0) return unsupported;
-            auto* lenp = reinterpret_cast<socklen_t*>(a[5]);
-            if (static_cast<int>(*lenp) < 0) return unsupported;
-            sl.iov = {reinterpret_cast<void*>(a[1]), a[2]};
-            sl.msg = {};
-            sl.msg.msg_name = reinterpret_cast<void*>(a[4]);
-            sl.msg.msg_namelen = *lenp;
-            sl.msg.msg_iov = &sl.iov;
-            sl.msg.msg_iovlen = 1;
-            sl.addrlen_out = lenp;
-            prep(s, opcode::recvmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.msg), 1, 0);
-        }
-        s.msg_flags = static_cast<std::uint32_t>(a[3]);
-        return {};
-    case nr::sendmsg:
-    case nr::recvmsg: // (fd, msg, flags)
-        prep(s, e.nr == nr::sendmsg ? opcode::sendmsg : opcode::recvmsg, fd0, a[1], 1, 0);
-        s.msg_flags = static_cast<std::uint32_t>(a[2]);
-        return {};
-    case nr::shutdown:
-        prep(s, opcode::shutdown, fd0, 0, static_cast<std::uint32_t>(a[1]), 0);
-        return {};
-    case nr::rename: // (old, new)
-        prep(s, opcode::renameat, AT_FDCWD, a[0], static_cast<std::uint32_t>(AT_FDCWD), a[1]);
-        s.rename_flags = 0;
-        return {};
-    case nr::renameat:
-    case nr::renameat2: // (olddfd, old, newdfd, new[, flags])
-        prep(s, opcode::renameat, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        s.rename_flags = e.nr == nr::renameat2 ? static_cast<std::uint32_t>(a[4]) : 0;
-        return {};
-    case nr::unlink:
-    case nr::rmdir:
-        prep(s, opcode::unlinkat, AT_FDCWD, a[0], 0, 0);
-        s.unlink_flags = e.nr == nr::rmdir ? AT_REMOVEDIR : 0;
-        return {};
-    case nr::unlinkat: // (dfd, path, flags)
-        prep(s, opcode::unlinkat, fd0, a[1], 0, 0);
-        s.unlink_flags = static_cast<std::uint32_t>(a[2]);
-        return {};
-    case nr::mkdir: // (path, mode)
-        prep(s, opcode::mkdirat, AT_FDCWD, a[0], static_cast<std::uint32_t>(a[1]), 0);
-        return {};
-    case nr::mkdirat: // (dfd, path, mode)
-        prep(s, opcode::mkdirat, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
-        return {};
-    case nr::symlink: // (target, linkpath)
-        prep(s, opcode::symlinkat, AT_FDCWD, a[0], 0, a[1]);
-        return {};
-    case nr::symlinkat: // (target, newdfd, linkpath)
-        prep(s, opcode::symlinkat, static_cast<int>(a[1]), a[0], 0, a[2]);
-        return {};
-    case nr::link: // (old, new)
-        prep(s, opcode::linkat, AT_FDCWD, a[0], static_cast<std::uint32_t>(AT_FDCWD), a[1]);
-        s.hardlink_flags = 0;
-        return {};
-    case nr::linkat: // (olddfd, old, newdfd, new, flags)
-        prep(s, opcode::linkat, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        s.hardlink_flags = static_cast<std::uint32_t>(a[4]);
-        return {};
-    case nr::splice: { // (fd_in, off_in*, fd_out, off_out*, len, flags)
-        if (!fits_u32(a[4])) return unsupported;
-        auto* in = reinterpret_cast<loff_t*>(a[1]);
-        auto* out = reinterpret_cast<loff_t*>(a[3]);
-        // -1 means "no offset" to the SQE, so a negative caller offset cannot be expressed.
-        if ((in && *in < 0) || (out && *out < 0)) return unsupported;
-        prep(s, opcode::splice, static_cast<int>(a[2]), 0, static_cast<std::uint32_t>(a[4]),
-             out ? static_cast<std::uint64_t>(*out) : static_cast<std::uint64_t>(-1));
-        s.splice_off_in = in ? static_cast<std::uint64_t>(*in) : static_cast<std::uint64_t>(-1);
-        s.splice_fd_in = fd0;
-        s.splice_flags = static_cast<std::uint32_t>(a[5]);
-        sl.off_in = in;
-        sl.off_out = out;
-        return {};
-    }
-    case nr::tee: // (fd_in, fd_out, len, flags)
-        if (!fits_u32(a[2])) return unsupported;
-        prep(s, opcode::tee, static_cast<int>(a[1]), 0, static_cast<std::uint32_t>(a[2]), 0);
-        s.splice_off_in = 0;
-        s.splice_fd_in = fd0;
-        s.splice_flags = static_cast<std::uint32_t>(a[3]);
-        return {};
-    case nr::epoll_ctl: // (epfd, op, fd, event*)
-        prep(s, opcode::epoll_ctl, fd0, a[3], static_cast<std::uint32_t>(a[1]), a[2]);
-        return {};
-    case nr::pipe:
-    case nr::pipe2: // (fds[2][, flags]); the kernel requires fd == 0
-        prep(s, opcode::pipe, 0, a[0], 0, 0);
-        s.rw_flags = e.nr == nr::pipe2 ? static_cast<__kernel_rwf_t>(a[1]) : 0;
-        return {};
-    default:
-        return unsupported;
-    }
+bool kernel_has(const capabilities& caps, feature_id f) noexcept {
+    const feature_row& r = row(f);
+    if (r.bit) return caps.has_setup_flag(r.bit);
+    return caps.io_uring_available && caps.version >= r.since;
 }
+
+unsigned online_cpus(const io_uring_options& o) noexcept {
+    if (o.online_cpus) return o.online_cpus;
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<unsigned>(n) : 1;
+}
+
+// The feature ladder: decides every feature, records notes, throws for strict refusals.
+class ladder {
+public:
+    ladder(const capabilities& caps, ring_request& req, effective_features& eff)
+        : caps_(caps), req_(req), eff_(eff) {}
+
+    // Decides the initial set from the settings and the snapshot.
+    void decide() {
+        using F = feature_id;
+        for (F f : {F::sqpoll, F::single_issuer, F::defer_taskrun, F::coop_taskrun, F::taskrun_flag, F::submit_all,
+                    F::registered_ring_fd, F::iowq_max_workers, F::cq_entries}) {
+            const feature_setting s = setting(f);
+            bool want = s.mode == feature_mode::on;
+            if (s.mode == feature_mode::automatic) {
+                want = kernel_has(caps_, f);
+                if (f == F::sqpoll && want && online_cpus(req_.opts) <= 2) want = false;
+                if (f == F::defer_taskrun && !on(F::single_issuer)) want = false;
+            }
+            if (!want) continue;
+            if (!kernel_has(caps_, f)) {
+                refuse(f, "kernel " + caps_.version.to_string() + " lacks " + row(f).kernel_name);
+                continue;
+            }
+            on_[static_cast<std::size_t>(f)] = true;
+        }
+        // Pairs the kernel refuses: resolved by the ladder, not by an EINVAL at setup.
+        if (on(F::defer_taskrun) && !on(F::single_issuer)) drop(F::defer_taskrun, "it needs single_issuer");
+        if (on(F::sqpoll) && on(F::defer_taskrun)) drop(F::defer_taskrun, "SQPOLL excludes it");
+        if (on(F::sqpoll) && on(F::coop_taskrun)) drop(F::coop_taskrun, "SQPOLL excludes it");
+        if (on(F::taskrun_flag) && !on(F::coop_taskrun) && !on(F::defer_taskrun))
+            drop(F::taskrun_flag, "it needs coop_taskrun or defer_taskrun");
+    }
+
+    std::uint32_t setup_flags() const noexcept {
+        std::uint32_t f = 0;
+        for (const feature_row& r : rows)
+            if (r.bit && r.id != feature_id::cq_entries && on(r.id)) f |= r.bit;
+        return f;
+    }
+
+    // io_uring_setup refused the set with EINVAL: drop the most recent addition down the
+    // ladder. False when nothing is left to drop.
+    bool step_down() {
+        using F = feature_id;
+        for (F f : {F::defer_taskrun, F::taskrun_flag, F::coop_taskrun, F::sqpoll, F::single_issuer, F::submit_all}) {
+            if (!on(f)) continue;
+            drop(f, "io_uring_setup refused it (EINVAL)");
+            return true;
+        }
+        return false;
+    }
+
+    bool on(feature_id f) const noexcept { return on_[static_cast<std::size_t>(f)]; }
+
+    // A feature that could not be had: strict throws; graceful/warn take the next best.
+    void refuse(feature_id f, const std::string& why) {
+        const feature_setting s = setting(f);
+        if (s.mode == feature_mode::automatic) return; // auto simply does without
+        const std::string name(to_string(f));
+        if (s.fallback == fallback_policy::strict)
+            throw std::system_error(make_error_code(errc::unsupported), "io_uring feature " + name + " (strict): " + why);
+        std::string line = name + ": " + why + "; ";
+        if (f == feature_id::defer_taskrun && kernel_has(caps_, feature_id::coop_taskrun) &&
+            setting(feature_id::coop_taskrun).mode != feature_mode::off && !on(feature_id::sqpoll)) {
+            on_[static_cast<std::size_t>(feature_id::coop_taskrun)] = true;
+            line += "using coop_taskrun instead";
+        } else if (f == feature_id::registered_ring_fd) {
+            line += "using the plain ring fd";
+        } else {
+            line += "running without it";
+        }
+        note(s, line);
+    }
+
+    void drop(feature_id f, const std::string& why) {
+        on_[static_cast<std::size_t>(f)] = false;
+        refuse(f, why);
+        if (f == feature_id::single_issuer && on(feature_id::defer_taskrun)) drop(feature_id::defer_taskrun, "single_issuer was dropped");
+    }
+
+    void note(feature_setting s, const std::string& line) {
+        if (!eff_.notes.empty()) eff_.notes += '\n';
+        eff_.notes += line;
+        if (s.fallback == fallback_policy::warn && req_.opts.log) req_.opts.log(line);
+    }
+
+private:
+    feature_setting setting(feature_id f) const noexcept { return req_.settings[static_cast<std::size_t>(f)]; }
+
+    const capabilities& caps_;
+    ring_request& req_;
+    effective_features& eff_;
+    bool on_[feature_count] = {};
+};
 
 } // namespace
 
-struct uring_engine::state {
-    io_uring ring{};
-    capabilities caps;
-    std::uint32_t flags = 0;
-    std::vector<slot> slots;
-    std::vector<std::uint32_t> free_list;
-    std::vector<completion_entry> ready; // immediate results, reaped first
-    std::size_t busy = 0;
-    std::size_t internal = 0; // doorbell poll and cancel requests in flight
-    bool doorbell_armed = false;
-    std::uint64_t fork_gen = 0;
+// ---- blocking calls on private rings ---------------------------------------------------------
 
-    bool forked() const noexcept { return fork_gen != process::fork_generation(); }
+//! One small ring per concurrent blocking caller, pooled: a caller takes one, submits its entry,
+//! waits in the kernel for its own completion and gives the ring back. No thread hand-off. Each
+//! ring polls the pool's stop eventfd (armed once: stop happens once), so stop() can cancel a
+//! call blocked in the kernel.
+class call_ring_pool {
+public:
+    struct ring {
+        io_uring r{};
+        uring_slot slot{};
+        bool stop_seen = false;
+    };
 
-    io_uring_sqe* get_sqe() noexcept {
-        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-        if (!sqe) {
-            io_uring_submit(&ring);
-            sqe = io_uring_get_sqe(&ring);
+    call_ring_pool(const capabilities& caps, translate_env env) : caps_(caps), env_(env) {
+        stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (stop_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd (call rings)");
+    }
+    ~call_ring_pool() {
+        for (auto& r : all_) io_uring_queue_exit(&r->r);
+        ::close(stop_fd_);
+    }
+
+    ring* acquire() noexcept {
+        {
+            std::lock_guard lock(m_);
+            if (!free_.empty()) {
+                ring* r = free_.back();
+                free_.pop_back();
+                return r;
+            }
         }
-        return sqe;
+        auto r = std::unique_ptr<ring>(new (std::nothrow) ring);
+        if (!r) return nullptr;
+        io_uring_params p{};
+        if (caps_.has_setup_flag(setup_flag::coop_taskrun)) p.flags |= IORING_SETUP_COOP_TASKRUN;
+        if (io_uring_queue_init_params(8, &r->r, &p) < 0) return nullptr;
+        io_uring_sqe* sqe = io_uring_get_sqe(&r->r);
+        io_uring_prep_poll_add(sqe, stop_fd_, POLLIN);
+        sqe->user_data = stop_tag;
+        if (io_uring_submit(&r->r) < 0) {
+            io_uring_queue_exit(&r->r);
+            return nullptr;
+        }
+        std::lock_guard lock(m_);
+        try {
+            all_.push_back(std::move(r));
+            free_.reserve(all_.size()); // release() never allocates
+        } catch (...) {
+            if (r) io_uring_queue_exit(&r->r);
+            return nullptr;
+        }
+        return all_.back().get();
     }
 
-    bool queue_cancel(std::uint64_t user_data) noexcept {
-        io_uring_sqe* sqe = get_sqe();
-        if (!sqe) return false;
-        io_uring_prep_cancel64(sqe, user_data, 0);
-        sqe->user_data = cancel_tag;
-        ++internal;
-        return true;
+    void release(ring* r) noexcept {
+        std::lock_guard lock(m_);
+        free_.push_back(r); // reserved: free_ never outgrows all_
     }
 
-    void release(std::uint32_t idx) noexcept {
-        slots[idx].busy = false;
-        slots[idx].addrlen_out = nullptr;
-        slots[idx].off_in = slots[idx].off_out = nullptr;
-        free_list.push_back(idx);
-        --busy;
+    void interrupt() noexcept {
+        stopping_.store(true, std::memory_order_release);
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
     }
+    bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+    const translate_env& env() const noexcept { return env_; }
+    const capabilities& caps() const noexcept { return caps_; }
+
+private:
+    const capabilities& caps_;
+    translate_env env_;
+    int stop_fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::mutex m_;
+    std::vector<std::unique_ptr<ring>> all_;
+    std::vector<ring*> free_;
 };
 
-uring_engine::uring_engine(const capabilities& caps, io_uring_options opts) : s_(std::make_unique<state>()) {
+// ---- setup and teardown ----------------------------------------------------------------------
+
+uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
+    : caps_(caps), request_(std::make_unique<ring_request>(req)) {
     if (!caps.io_uring_available)
         throw std::system_error(make_error_code(errc::io_uring_unavailable), caps.unavailable_reason);
-    if (opts.entries == 0 || opts.entries > 32768)
+    const io_uring_options& o = request_->opts;
+    if (o.entries == 0 || o.entries > 32768)
         throw std::system_error(make_error_code(errc::invalid_argument),
-                                "io_uring_options::entries must be in 1..32768, got " + std::to_string(opts.entries));
-    s_->caps = caps;
-    io_uring_params p{};
-    p.flags = opts.setup_flags;
-    // Continue a batch past a failing SQE (its error still arrives as a CQE).
-    if (caps.has_setup_flag(setup_flag::submit_all)) p.flags |= IORING_SETUP_SUBMIT_ALL;
-    p.flags |= IORING_SETUP_CQSIZE;
-    p.cq_entries = opts.entries * 2;
-    if (int r = io_uring_queue_init_params(opts.entries, &s_->ring, &p); r < 0)
-        throw std::system_error(-r, std::system_category(), "io_uring_queue_init_params: " + describe_setup_failure(-r));
-    s_->flags = p.flags;
-    const std::size_t cap = p.sq_entries;
-    s_->slots.resize(cap);
-    s_->free_list.reserve(cap);
-    for (std::size_t i = cap; i-- > 0;) s_->free_list.push_back(static_cast<std::uint32_t>(i));
-    s_->ready.reserve(cap);
-    s_->fork_gen = process::fork_generation();
+                                "io_uring_options::entries must be in 1..32768, got " + std::to_string(o.entries));
+    ladder lad(caps_, *request_, features_);
+    lad.decide();
+    for (;;) {
+        io_uring_params p{};
+        p.flags = lad.setup_flags() | o.setup_flags | IORING_SETUP_CQSIZE;
+        p.cq_entries = o.cq_entries ? o.cq_entries : o.entries * 2;
+        if (p.cq_entries < o.entries) p.cq_entries = o.entries;
+        if (p.flags & IORING_SETUP_SQPOLL) {
+            p.sq_thread_idle = request_->sqpoll_idle_ms;
+            if (request_->sqpoll_cpu >= 0) {
+                p.flags |= IORING_SETUP_SQ_AFF;
+                p.sq_thread_cpu = static_cast<unsigned>(request_->sqpoll_cpu);
+            }
+        }
+        // SINGLE_ISSUER names the thread that enables the ring: create it disabled so the
+        // thread that will drive it (the loop thread) becomes its submitter.
+        if (p.flags & IORING_SETUP_SINGLE_ISSUER) p.flags |= IORING_SETUP_R_DISABLED;
+        int r;
+        if (o.setup_hook) {
+            const int fd = o.setup_hook(o.entries, &p);
+            r = fd < 0 ? fd : io_uring_queue_mmap(fd, &p, &ring_);
+            if (fd >= 0 && r < 0) ::close(fd);
+        } else {
+            r = io_uring_queue_init_params(o.entries, &ring_, &p);
+        }
+        if (r == -EINVAL && lad.step_down()) continue;
+        if (r < 0)
+            throw std::system_error(-r, std::system_category(), "io_uring_queue_init_params: " + describe_setup_failure(-r));
+        features_.setup_flags = p.flags;
+        features_.ring_features = p.features;
+        features_.sq_entries = p.sq_entries;
+        features_.cq_entries = p.cq_entries;
+        break;
+    }
+    ring_open_ = true;
+    disabled_ = features_.setup_flags & IORING_SETUP_R_DISABLED;
+    defer_taskrun_ = features_.setup_flags & IORING_SETUP_DEFER_TASKRUN;
+    sqpoll_ = features_.setup_flags & IORING_SETUP_SQPOLL;
+    features_.owner_thread = (features_.setup_flags & (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN)) ||
+                             lad.on(feature_id::registered_ring_fd);
+    // Registrations that belong to the driving thread wait for attach_to_this_thread().
+    want_ring_fd_ = lad.on(feature_id::registered_ring_fd);
+    want_iowq_ = lad.on(feature_id::iowq_max_workers);
+    env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
+    env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
+    const std::size_t cap = features_.sq_entries;
+    slots_.resize(cap);
+    free_list_.reserve(cap);
+    for (std::size_t i = cap; i-- > 0;) free_list_.push_back(static_cast<std::uint32_t>(i));
+    ready_.reserve(cap);
+    chain_sqes_.reserve(cap);
+    fork_gen_ = process::fork_generation();
+    calls_ = std::make_unique<call_ring_pool>(caps_, env_);
+    // One private ring up front: its fd is taken now, not at some later first call (a test, or
+    // a program, that saw a descriptor number free must not find ksvc's ring behind it).
+    if (auto* r = calls_->acquire()) calls_->release(r);
 }
 
 uring_engine::~uring_engine() {
-    if (!s_) return;
-    if (!s_->forked()) {
+    close_on_this_thread();
+}
+
+void uring_engine::attach_to_this_thread() noexcept {
+    if (!ring_open_ || forked()) return;
+    if (disabled_) {
+        if (const int r = enable_rings(ring_.ring_fd); r < 0) {
+            last_enter_error_ = r;
+            if (request_->opts.log) request_->opts.log(std::string("IORING_REGISTER_ENABLE_RINGS failed: ") + std::strerror(-r));
+        }
+        disabled_ = false;
+    }
+    if (want_ring_fd_) {
+        want_ring_fd_ = false;
+        const int r = io_uring_register_ring_fd(&ring_);
+        features_.registered_ring_fd = r == 1;
+        if (r != 1) {
+            std::string line = std::string("registered_ring_fd: IORING_REGISTER_RING_FDS failed (") +
+                               std::strerror(r < 0 ? -r : EINVAL) + "); using the plain ring fd";
+            features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+            const feature_setting s = request_->settings[static_cast<std::size_t>(feature_id::registered_ring_fd)];
+            if (s.fallback == fallback_policy::warn && request_->opts.log) request_->opts.log(line);
+        }
+    }
+    if (want_iowq_) {
+        want_iowq_ = false;
+        unsigned v[2] = {request_->iowq_bounded, request_->iowq_unbounded};
+        if (io_uring_register_iowq_max_workers(&ring_, v) == 0) {
+            features_.iowq_bounded = request_->iowq_bounded;
+            features_.iowq_unbounded = request_->iowq_unbounded;
+        }
+    }
+}
+
+void uring_engine::close_on_this_thread() noexcept {
+    if (!ring_open_) return;
+    ring_open_ = false;
+    if (!forked()) {
         // Teardown cancels and drains: nothing may be freed while the kernel can still write
-        // into a slot's scratch or the caller's buffers.
-        for (std::uint32_t i = 0; i < s_->slots.size(); ++i)
-            if (s_->slots[i].busy) s_->queue_cancel(i + 1);
-        if (s_->doorbell_armed) s_->queue_cancel(doorbell_tag);
-        while (s_->busy > 0 || s_->internal > 0) {
-            io_uring_cqe* cqe = nullptr;
-            if (io_uring_submit_and_wait(&s_->ring, 1) < 0 && errno != EINTR) {
-                // keep trying: the ring cannot be unmapped while operations are live
-            }
+        // into a slot's scratch or the caller's buffers. The dispatcher has drained already;
+        // this covers a backend used on its own.
+        if (disabled_) enable_rings(ring_.ring_fd);
+        bool doorbell_cancelled = false;
+        int failures = 0;
+        while ((busy_ > 0 || internal_ > 0) && failures < 1000) {
+            // (Re)queue what could not be queued yet: a small SQ may be full.
+            for (std::uint32_t i = 0; i < slots_.size(); ++i)
+                if (slots_[i].busy && !slots_[i].cancel_requested && queue_cancel(i + 1)) slots_[i].cancel_requested = true;
+            if (doorbell_armed_ && !doorbell_cancelled) doorbell_cancelled = queue_cancel(doorbell_tag);
+            const int r = io_uring_submit_and_wait(&ring_, 1);
+            if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) ++failures;
             unsigned head, seen = 0;
-            io_uring_for_each_cqe(&s_->ring, head, cqe) {
+            io_uring_cqe* cqe = nullptr;
+            io_uring_for_each_cqe(&ring_, head, cqe) {
                 ++seen;
-                if (cqe->user_data == liburing_timeout_tag) continue;
-                if (cqe->user_data == cancel_tag || cqe->user_data == doorbell_tag) {
-                    --s_->internal;
-                } else if (!(cqe->flags & IORING_CQE_F_MORE)) {
-                    s_->release(static_cast<std::uint32_t>(cqe->user_data - 1));
+                const std::uint64_t ud = cqe->user_data;
+                if (ud >= first_internal_tag) {
+                    if (ud != liburing_timeout_tag) --internal_;
+                } else if (!(ud & message_bit) && !(cqe->flags & IORING_CQE_F_MORE)) {
+                    const auto idx = static_cast<std::uint32_t>(ud - 1);
+                    if (slots_[idx].busy) release(idx);
                 }
             }
-            io_uring_cq_advance(&s_->ring, seen);
+            io_uring_cq_advance(&ring_, seen);
         }
+        if (features_.registered_ring_fd) io_uring_unregister_ring_fd(&ring_);
     }
     // In a forked child the ring belongs to the parent: only drop this process's mapping.
-    io_uring_queue_exit(&s_->ring);
+    io_uring_queue_exit(&ring_);
 }
 
-std::error_code uring_engine::submit(const submit_entry& e, route_info) noexcept {
-    state& st = *s_;
-    if (st.forked()) return make_error_code(errc::forked_child);
-    if (st.busy + st.ready.size() >= st.slots.size()) return make_error_code(errc::ring_full);
-    const std::uint32_t idx = st.free_list.back();
-    slot& sl = st.slots[idx];
-    // Translate straight into the ring's SQE (no staging copy); an SQE that ends up unused is
-    // handed back: liburing hands SQEs out by advancing sqe_tail, nothing else has seen it.
-    io_uring_sqe* sqe = st.get_sqe();
-    if (!sqe) return make_error_code(errc::ring_full);
+// ---- submission ------------------------------------------------------------------------------
+
+status uring_engine::submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {
+    if (forked()) return status::forked_child;
+    const std::size_t k = chain.size();
+    if (k > ring_.sq.ring_entries || k > slots_.size()) return status::chain_too_long;
+    if (busy_ + ready_.size() + k > slots_.size()) return status::ring_full;
+    if (io_uring_sq_space_left(&ring_) < k) {
+        enter_submit(0);
+        if (io_uring_sq_space_left(&ring_) < k) return status::ring_full;
+    }
+    chain_sqes_.clear();
+    for (std::size_t i = 0; i < k; ++i) {
+        const std::uint32_t idx = free_list_[free_list_.size() - 1 - i];
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_); // space was checked
+        std::memset(sqe, 0, sizeof *sqe);
+        const translation t = translate(chain[i], routes[i], *sqe, slots_[idx], env_);
+        if (t.kind != outcome::queued) {
+            ring_.sq.sqe_tail -= static_cast<unsigned>(i + 1); // nothing of the chain was placed
+            return status::unsupported;
+        }
+        chain_sqes_.push_back(sqe);
+    }
+    for (std::size_t i = 0; i < k; ++i) occupy(free_list_.back(), chain[i], routes[i], *chain_sqes_[i]);
+    return status::ok;
+}
+
+bool uring_engine::rearm(std::uint32_t idx) noexcept {
+    uring_slot& sl = slots_[idx];
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) return false;
     std::memset(sqe, 0, sizeof *sqe);
-    const translation t = translate(e, *sqe, sl);
-    if (t.kind != outcome::queued) {
-        --st.ring.sq.sqe_tail;
-        if (t.kind == outcome::unsupported) return make_error_code(errc::unsupported);
-        st.ready.push_back(make_completion(e, t.immediate_result));
-        return {};
+    if (translate(sl.e, sl.route, *sqe, sl, env_).kind != outcome::queued) {
+        --ring_.sq.sqe_tail;
+        return false;
     }
     sqe->user_data = idx + 1;
-    sl.corr_id = e.corr_id;
-    sl.entry_flags = e.flags;
-    sl.nr = e.nr;
-    sl.busy = true;
-    st.free_list.pop_back();
-    ++st.busy;
-    return {};
+    return true;
 }
 
-int uring_engine::flush() noexcept {
-    if (s_->forked()) return -ECHILD;
-    if (io_uring_sq_ready(&s_->ring) == 0) return 0;
-    const int r = io_uring_submit(&s_->ring);
-    return r < 0 ? r : 0;
+bool uring_engine::queue_cancel(std::uint64_t user_data) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) return false;
+    io_uring_prep_cancel64(sqe, user_data, 0);
+    sqe->user_data = cancel_tag;
+    ++internal_;
+    return true;
 }
 
-std::size_t uring_engine::reap(std::span<completion_entry> out) noexcept {
-    state& st = *s_;
-    std::size_t n = 0;
-    while (n < out.size() && !st.ready.empty()) {
-        out[n++] = st.ready.back();
-        st.ready.pop_back();
+// operation::cancel over the in-flight table (by corr_id, by fd, or everything): one
+// ASYNC_CANCEL per matching request; the result is how many were asked, or -ENOENT.
+status uring_engine::submit_cancel(const submit_entry& e) noexcept {
+    const std::uint64_t mode = e.args[0], key = e.args[1];
+    if (mode > cancel_by::all) {
+        ready_.push_back(make_completion(e, -EINVAL));
+        return status::ok;
     }
-    if (st.forked()) return n;
-    unsigned head, seen = 0;
-    io_uring_cqe* cqe = nullptr;
-    io_uring_for_each_cqe(&st.ring, head, cqe) {
-        if (cqe->user_data == liburing_timeout_tag) {
-            ++seen;
-            continue;
-        }
-        if (cqe->user_data == cancel_tag || cqe->user_data == doorbell_tag) {
-            if (cqe->user_data == doorbell_tag) st.doorbell_armed = false;
-            --st.internal;
-            ++seen;
-            continue;
-        }
-        if (n == out.size()) break;
-        ++seen;
-        const auto idx = static_cast<std::uint32_t>(cqe->user_data - 1);
-        slot& sl = st.slots[idx];
-        const std::int64_t res = cqe->res;
-        if (res >= 0 && sl.addrlen_out) *sl.addrlen_out = sl.msg.msg_namelen;
-        if (res > 0 && sl.off_in) *sl.off_in += res;
-        if (res > 0 && sl.off_out) *sl.off_out += res;
-        if (res == -EPIPE) process::consume_sigpipe();
-        completion_entry c{sl.corr_id, res, 0, 0, sl.entry_flags, sl.nr};
-        if (cqe->flags & IORING_CQE_F_MORE) c.flags |= completion_flags::more;
-        if (cqe->flags & IORING_CQE_F_BUFFER) {
-            c.flags |= completion_flags::buffer;
-            c.aux = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        }
-        out[n++] = c;
-        if (!(cqe->flags & IORING_CQE_F_MORE)) st.release(idx);
+    std::size_t matches = 0;
+    for (const uring_slot& sl : slots_) {
+        if (!sl.busy || sl.cancel_requested) continue;
+        if (mode == cancel_by::all || (mode == cancel_by::corr_id && sl.e.corr_id == key) ||
+            (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key))
+            ++matches;
     }
-    io_uring_cq_advance(&st.ring, seen);
-    return n;
+    // Cancels complete on the CQ too: keep them within its headroom (CQ = 2 x SQ).
+    if (internal_ + matches > slots_.size() || ready_.size() >= slots_.size()) return status::ring_full;
+    std::int64_t asked = 0;
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+        uring_slot& sl = slots_[i];
+        if (!sl.busy || sl.cancel_requested) continue;
+        if (!(mode == cancel_by::all || (mode == cancel_by::corr_id && sl.e.corr_id == key) ||
+              (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key)))
+            continue;
+        if (!queue_cancel(i + 1)) break;
+        sl.cancel_requested = true;
+        ++asked;
+    }
+    ready_.push_back(make_completion(e, asked ? asked : -ENOENT));
+    return status::ok;
 }
 
 std::error_code uring_engine::cancel(std::uint64_t corr_id) noexcept {
-    state& st = *s_;
-    if (st.forked()) return make_error_code(errc::forked_child);
-    // Cancels complete on the CQ too; keep their count within the CQ's headroom: the CQ holds
-    // 2 x capacity, user entries take at most capacity, so internal requests may take the rest.
-    if (st.internal >= st.slots.size()) return make_error_code(errc::ring_full);
-    bool found = false;
-    for (std::uint32_t i = 0; i < st.slots.size(); ++i) {
-        if (st.slots[i].busy && st.slots[i].corr_id == corr_id) {
-            if (!st.queue_cancel(i + 1)) return make_error_code(errc::ring_full);
-            found = true;
-        }
-    }
+    if (forked()) return make_error_code(errc::forked_child);
+    submit_entry e;
+    e.nr = static_cast<std::uint32_t>(operation::cancel);
+    e.args[0] = cancel_by::corr_id;
+    e.args[1] = corr_id;
+    const std::size_t before = ready_.size();
+    const status s = submit_cancel(e);
+    if (s != status::ok) return to_error_code(s);
+    // Used directly (not as an entry): no completion for the request itself.
+    const bool found = ready_.back().result > 0;
+    ready_.resize(before);
     return found ? std::error_code{} : std::error_code(ENOENT, std::system_category());
 }
 
 std::size_t uring_engine::cancel_all() noexcept {
-    state& st = *s_;
-    if (st.forked()) return 0;
+    if (forked()) return 0;
     std::size_t n = 0;
-    for (std::uint32_t i = 0; i < st.slots.size(); ++i)
-        if (st.slots[i].busy && st.queue_cancel(i + 1)) ++n;
-    io_uring_submit(&st.ring);
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].busy || slots_[i].cancel_requested) continue;
+        if (!queue_cancel(i + 1)) break;
+        slots_[i].cancel_requested = true;
+        ++n;
+    }
+    enter_submit(0);
     return n;
 }
 
+// ---- entering the kernel ---------------------------------------------------------------------
+
+// Submits what is queued (and waits for `wait_nr` completions). EINTR, EAGAIN and EBUSY are
+// transient: the caller reaps and comes back. Any other error is persistent for the entries
+// in the SQ: they are failed with it (completions that say why) and it is reported.
+int uring_engine::enter_submit(unsigned wait_nr) noexcept {
+    // Used on its own (not through a dispatcher), the first thread to submit drives the ring.
+    if (disabled_ || want_ring_fd_ || want_iowq_) attach_to_this_thread();
+    const int r = wait_nr ? io_uring_submit_and_wait(&ring_, wait_nr) : io_uring_submit(&ring_);
+    if (r >= 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return r < 0 ? r : 0;
+    if (last_enter_error_ != r && request_->opts.log)
+        request_->opts.log(std::string("io_uring_enter failed: ") + std::strerror(-r) +
+                           "; the entries it carried complete with that error");
+    last_enter_error_ = r;
+    fail_unsubmitted(-r);
+    return r;
+}
+
+// The kernel consumed nothing of [khead, ktail): take those SQEs back and complete them with
+// `err`. Without SQPOLL only io_uring_enter consumes SQEs, so rewinding the tail is safe.
+void uring_engine::fail_unsubmitted(int err) noexcept {
+    if (features_.setup_flags & IORING_SETUP_SQPOLL) return; // the poller owns the SQ head
+    const unsigned head = io_uring_smp_load_acquire(ring_.sq.khead);
+    const unsigned tail = *ring_.sq.ktail;
+    for (unsigned i = head; i != tail; ++i) {
+        const io_uring_sqe& sqe = ring_.sq.sqes[i & ring_.sq.ring_mask];
+        const std::uint64_t ud = sqe.user_data;
+        if (ud >= first_internal_tag) {
+            if (ud == doorbell_tag) doorbell_armed_ = false;
+            if (ud != liburing_timeout_tag) --internal_;
+            continue;
+        }
+        const auto idx = static_cast<std::uint32_t>(ud - 1);
+        if (idx >= slots_.size() || !slots_[idx].busy) continue;
+        completion_entry c = make_completion(slots_[idx].e, -err);
+        release(idx);
+        ready_.push_back(c);
+    }
+    io_uring_smp_store_release(ring_.sq.ktail, head);
+    ring_.sq.sqe_head = ring_.sq.sqe_tail = head;
+}
+
 int uring_engine::wait(int fd, int timeout_ms) noexcept {
-    state& st = *s_;
-    if (st.forked()) return -ECHILD;
-    // Results decided at submit (immediate EINVALs) are already reapable: submit, do not block.
-    if (!st.ready.empty()) return flush();
-    if (fd >= 0 && !st.doorbell_armed) {
-        io_uring_sqe* sqe = st.get_sqe();
+    if (forked()) return -ECHILD;
+    // Completions already reapable (results decided at submit, CQEs posted): submit, do not block.
+    if (!ready_.empty() || io_uring_cq_ready(&ring_) > 0) return flush();
+    if (fd >= 0 && !doorbell_armed_) {
+        io_uring_sqe* sqe = get_sqe();
         if (!sqe) return -EBUSY;
         io_uring_prep_poll_add(sqe, fd, POLLIN);
         sqe->user_data = doorbell_tag;
-        st.doorbell_armed = true;
-        ++st.internal;
+        doorbell_armed_ = true;
+        ++internal_;
     }
-    if (timeout_ms < 0) {
-        const int r = io_uring_submit_and_wait(&st.ring, 1);
-        return r < 0 ? r : 0;
-    }
+    if (timeout_ms < 0) return enter_submit(1);
     // Submit first: liburing 2.3's submit_and_wait_timeout reports the submitted count, not
     // -ETIME, when one enter both submits and times out.
-    if (const int r = io_uring_submit(&st.ring); r < 0) return r;
+    if (const int r = enter_submit(0); r < 0) return r;
     __kernel_timespec ts{timeout_ms / 1000, static_cast<long long>(timeout_ms % 1000) * 1000000};
     io_uring_cqe* cqe = nullptr;
-    const int r = io_uring_wait_cqe_timeout(&st.ring, &cqe, &ts);
+    const int r = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
     return r < 0 ? r : 0;
 }
 
-std::size_t uring_engine::inflight() const noexcept { return s_->busy + s_->ready.size(); }
-std::size_t uring_engine::capacity() const noexcept { return s_->slots.size(); }
-bool uring_engine::supports(opcode op) const noexcept { return s_->caps.has(op); }
-int uring_engine::ring_fd() const noexcept { return s_->ring.ring_fd; }
-std::uint32_t uring_engine::setup_flags() const noexcept { return s_->flags; }
+// ---- blocking calls --------------------------------------------------------------------------
+
+bool uring_engine::call_here(const submit_entry& e, route_info r, int timeout_ms, completion_entry& out) noexcept {
+    if (calls_->stopping()) {
+        out = make_framework_completion(e, errc::shut_down);
+        return true;
+    }
+    if (timeout_ms >= 0 && !caps_.has(opcode::link_timeout)) return false;
+    // An io_uring write to a broken pipe raises SIGPIPE on the submitting thread: the caller's.
+    std::optional<process::sigpipe_scope> sigpipe;
+    if (routing::may_raise_sigpipe(e.nr)) sigpipe.emplace();
+    call_ring_pool::ring* cr = calls_->acquire();
+    if (!cr) return false;
+    struct give_back {
+        call_ring_pool& pool;
+        call_ring_pool::ring* r;
+        ~give_back() { pool.release(r); }
+    } guard{*calls_, cr};
+    io_uring& ring = cr->r;
+    uring_slot& sl = cr->slot;
+    sl = uring_slot{};
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring); // the ring is idle: room for three
+    std::memset(sqe, 0, sizeof *sqe);
+    const translation t = translate(e, r, *sqe, sl, calls_->env());
+    if (t.kind != outcome::queued) {
+        --ring.sq.sqe_tail;
+        if (t.kind == outcome::unsupported) return false;
+        out = make_completion(e, t.immediate_result);
+        return true;
+    }
+    sl.e = e;
+    sl.route = r;
+    sqe->user_data = 1;
+    bool timeout_pending = false;
+    if (timeout_ms >= 0) {
+        sqe->flags |= IOSQE_IO_LINK;
+        set_timespec(sl.ts, static_cast<std::uint64_t>(timeout_ms) * 1'000'000u);
+        io_uring_sqe* to = io_uring_get_sqe(&ring);
+        io_uring_prep_link_timeout(to, &sl.ts, 0);
+        to->user_data = 2;
+        timeout_pending = true;
+    }
+    bool done = false, cancel_sent = false, cancel_pending = false, submitted = false;
+    while (!done || timeout_pending || cancel_pending) {
+        const int rc = io_uring_submit_and_wait(&ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
+            if (!submitted && io_uring_sq_ready(&ring) > 0) {
+                // Nothing reached the kernel: take the SQEs back, the call fails with the error.
+                ring.sq.sqe_tail = ring.sq.sqe_head;
+                io_uring_smp_store_release(ring.sq.ktail, io_uring_smp_load_acquire(ring.sq.khead));
+                ring.sq.sqe_head = ring.sq.sqe_tail = *ring.sq.ktail;
+                out = make_completion(e, rc);
+                return true;
+            }
+        } else if (rc >= 0) {
+            submitted = true;
+        }
+        unsigned head, seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        bool stop_now = false;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            ++seen;
+            switch (cqe->user_data) {
+            case 1:
+                out = finish(sl, cqe->res, cqe->flags);
+                if (!(cqe->flags & IORING_CQE_F_MORE)) done = true;
+                break;
+            case 2: timeout_pending = false; break;
+            case cancel_tag: cancel_pending = false; break;
+            case stop_tag:
+                cr->stop_seen = true;
+                stop_now = true;
+                break;
+            default: break;
+            }
+        }
+        io_uring_cq_advance(&ring, seen);
+        if ((stop_now || (cr->stop_seen && calls_->stopping())) && !done && !cancel_sent) {
+            io_uring_sqe* c = io_uring_get_sqe(&ring);
+            if (c) {
+                io_uring_prep_cancel64(c, 1, 0);
+                c->user_data = cancel_tag;
+                cancel_sent = cancel_pending = true;
+            }
+        }
+    }
+    if (sigpipe) sigpipe->result(out.result);
+    return true;
+}
+
+void uring_engine::interrupt_calls() noexcept { calls_->interrupt(); }
 
 bool uring_engine::translates(std::uint32_t n) noexcept {
-    if (routing::classify(n).tier != tier::io_uring) return false;
+    const route_info r = routing::resolve(n, [](opcode) { return true; });
+    if (r.tier != tier::io_uring) return false;
     io_uring_sqe s{};
-    slot sl{};
+    uring_slot sl{};
     submit_entry e{};
     e.nr = n;
     // Null pointers everywhere: every Tier-1 case must still produce a decision.
     loff_t zero = 0;
     socklen_t len = 0;
-    if (n == nr::recvfrom) e.args[5] = reinterpret_cast<std::uint64_t>(&len);
+    namespace nr = ksvc::syscalls::x86_64;
+    if (n == nr::recvfrom) {
+        e.args[4] = reinterpret_cast<std::uint64_t>(&sl); // any non-null address
+        e.args[5] = reinterpret_cast<std::uint64_t>(&len);
+    }
     if (n == nr::splice) e.args[1] = reinterpret_cast<std::uint64_t>(&zero);
-    return translate(e, s, sl).kind != outcome::unsupported;
+    return translate(e, r, s, sl, translate_env{}).kind != outcome::unsupported;
 }
 
-} // namespace ksvc::detail
+} // namespace detail
+} // namespace ksvc

@@ -5,6 +5,8 @@
 #include <ctime>
 
 #include <pthread.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 namespace ksvc::process {
 std::atomic<std::uint64_t> detail::fork_generation_counter{0};
@@ -36,6 +38,37 @@ void consume_sigpipe() noexcept {
     sigaddset(&s, SIGPIPE);
     timespec zero{0, 0};
     ::sigtimedwait(&s, nullptr, &zero);
+}
+
+bool copy_from_user(void* dst, const void* user_src, std::size_t n) noexcept {
+    if (n == 0) return true;
+    iovec local{dst, n};
+    iovec remote{const_cast<void*>(user_src), n};
+    return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n);
+}
+
+bool copy_to_user(void* user_dst, const void* src, std::size_t n) noexcept {
+    if (n == 0) return true;
+    iovec local{const_cast<void*>(src), n};
+    iovec remote{user_dst, n};
+    return ::process_vm_writev(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n);
+}
+
+sigpipe_scope::sigpipe_scope() noexcept {
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &s, &old);
+    was_blocked_ = sigismember(&old, SIGPIPE);
+}
+
+sigpipe_scope::~sigpipe_scope() {
+    if (was_blocked_) return;
+    if (epipe_) consume_sigpipe();
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    ::pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
 }
 
 } // namespace ksvc::process

@@ -50,30 +50,43 @@ bool process_shared_page::answer(const submit_entry& e, std::int64_t& r) const n
         r = e.nr == nr::getpgid ? pgid() : sid();
         break;
     }
+    // The answers below write into user memory: through process::copy_to_user, so a bad
+    // pointer gives EFAULT as the syscall does, never a crash of the answering thread.
     case nr::getrlimit: {
         if (static_cast<int>(a[0]) != RLIMIT_NOFILE || a[1] == 0) return false;
-        auto* out = reinterpret_cast<rlimit*>(a[1]);
-        out->rlim_cur = rlimit_nofile();
-        out->rlim_max = nofile_max_.load(std::memory_order_relaxed);
-        r = 0;
+        const rlimit out{rlimit_nofile(), nofile_max_.load(std::memory_order_relaxed)};
+        r = process::copy_to_user(reinterpret_cast<void*>(a[1]), &out, sizeof out) ? 0 : -EFAULT;
         break;
     }
-    case nr::uname:
+    case nr::uname: {
         if (a[0] == 0) return false; // EFAULT comes from the kernel
         (void)pid(); // refresh first if inherited across fork
+        struct utsname copy;
         {
             std::lock_guard lock(uts_mutex_);
-            std::memcpy(reinterpret_cast<void*>(a[0]), &uts_, sizeof uts_);
+            copy = uts_;
         }
-        r = 0;
+        r = process::copy_to_user(reinterpret_cast<void*>(a[0]), &copy, sizeof copy) ? 0 : -EFAULT;
         break;
-    case nr::gettimeofday: // vDSO: no syscall
-        r = ::gettimeofday(reinterpret_cast<timeval*>(a[0]), reinterpret_cast<struct timezone*>(a[1])) == 0
-                ? 0 : -static_cast<std::int64_t>(errno);
+    }
+    case nr::gettimeofday: { // vDSO: no syscall
+        timeval tv{};
+        struct timezone tz {};
+        if (::gettimeofday(&tv, &tz) != 0) {
+            r = -static_cast<std::int64_t>(errno);
+            break;
+        }
+        const bool ok = (a[0] == 0 || process::copy_to_user(reinterpret_cast<void*>(a[0]), &tv, sizeof tv)) &&
+                        (a[1] == 0 || process::copy_to_user(reinterpret_cast<void*>(a[1]), &tz, sizeof tz));
+        r = ok ? 0 : -EFAULT;
         break;
+    }
     case nr::time: {
         const std::time_t t = ::time(nullptr);
-        if (a[0]) *reinterpret_cast<std::time_t*>(a[0]) = t;
+        if (a[0] && !process::copy_to_user(reinterpret_cast<void*>(a[0]), &t, sizeof t)) {
+            r = -EFAULT;
+            break;
+        }
         r = t;
         break;
     }
@@ -81,8 +94,12 @@ bool process_shared_page::answer(const submit_entry& e, std::int64_t& r) const n
         const auto clk = static_cast<clockid_t>(a[0]);
         // Thread CPU clocks name the calling thread: only the caller can read them.
         if (clk == CLOCK_THREAD_CPUTIME_ID || (clk < 0 && (clk & 4) && (clk & 3) != 3)) return false;
-        if (a[1] == 0) { r = -EFAULT; break; }
-        r = ::clock_gettime(clk, reinterpret_cast<timespec*>(a[1])) == 0 ? 0 : -static_cast<std::int64_t>(errno);
+        timespec ts{};
+        if (::clock_gettime(clk, &ts) != 0) {
+            r = -static_cast<std::int64_t>(errno);
+            break;
+        }
+        r = process::copy_to_user(reinterpret_cast<void*>(a[1]), &ts, sizeof ts) ? 0 : -EFAULT;
         break;
     }
     default: return false;

@@ -3,11 +3,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
+#include <new>
+#include <vector>
 
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <ksvc/module/process.hpp>
+#include <ksvc/module/routers/route_table.hpp>
 
 namespace ksvc {
 
@@ -17,6 +21,49 @@ completion_entry detail::run_syscall(const submit_entry& e) noexcept {
     const std::int64_t res = r == -1 ? -static_cast<std::int64_t>(errno) : r;
     if (res == -EPIPE) process::consume_sigpipe();
     return make_completion(e, res);
+}
+
+completion_entry detail::run_syscall_here(const submit_entry& e) noexcept {
+    if (!routing::may_raise_sigpipe(e.nr)) {
+        const auto* a = e.args;
+        const long r = ::syscall(static_cast<long>(e.nr), a[0], a[1], a[2], a[3], a[4], a[5]);
+        return make_completion(e, r == -1 ? -static_cast<std::int64_t>(errno) : r);
+    }
+    process::sigpipe_scope scope;
+    const auto* a = e.args;
+    const long r = ::syscall(static_cast<long>(e.nr), a[0], a[1], a[2], a[3], a[4], a[5]);
+    const std::int64_t res = r == -1 ? -static_cast<std::int64_t>(errno) : r;
+    scope.result(res);
+    return make_completion(e, res);
+}
+
+namespace {
+// The byte count a chained transfer asks for, when the syscall has a scalar one: a result
+// below it is a short transfer, which breaks a `link` as it does in io_uring.
+std::int64_t requested_bytes(const submit_entry& e) noexcept {
+    namespace nr = ksvc::syscalls::x86_64;
+    switch (e.nr) {
+    case nr::read: case nr::write: case nr::pread64: case nr::pwrite64: case nr::sendto: case nr::recvfrom:
+    case nr::tee: return static_cast<std::int64_t>(e.args[2]);
+    case nr::splice: return static_cast<std::int64_t>(e.args[4]);
+    default: return -1;
+    }
+}
+} // namespace
+
+void detail::run_chain(const submit_entry* chain, std::size_t n, completion_entry* out) noexcept {
+    bool broken = false;
+    for (std::size_t i = 0; i < n; ++i) {
+        const submit_entry& e = chain[i];
+        if (broken) {
+            out[i] = make_completion(e, -ECANCELED);
+            continue;
+        }
+        out[i] = run_syscall(e);
+        const std::int64_t want = requested_bytes(e);
+        const bool failed = out[i].result < 0 || (want >= 0 && out[i].result < want);
+        if (failed && (e.flags & entry_flags::link) && !(e.flags & entry_flags::hardlink)) broken = true;
+    }
 }
 
 std::size_t fixed_pool::default_threads() noexcept {
@@ -56,6 +103,36 @@ std::error_code fixed_pool::enqueue(const submit_entry& e) noexcept {
     return {};
 }
 
+// A chain travels as one marker entry whose args[0] points at a heap copy of it: one worker
+// pops it and runs it in order.
+std::error_code fixed_pool::enqueue_chain(std::span<const submit_entry> chain) noexcept {
+    if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
+    if (chain.size() > capacity_) return make_error_code(errc::chain_too_long);
+    if (outstanding_.fetch_add(chain.size(), std::memory_order_acq_rel) + chain.size() > capacity_) {
+        outstanding_.fetch_sub(chain.size(), std::memory_order_acq_rel);
+        return make_error_code(errc::ring_full);
+    }
+    auto* copy = new (std::nothrow) std::vector<submit_entry>();
+    bool ok = copy != nullptr;
+    if (ok) {
+        try {
+            copy->assign(chain.begin(), chain.end());
+        } catch (...) {
+            ok = false;
+        }
+    }
+    submit_entry marker;
+    marker.nr = chain_marker;
+    marker.args[0] = reinterpret_cast<std::uint64_t>(copy);
+    if (!ok || !in_.try_push(marker)) {
+        delete copy;
+        outstanding_.fetch_sub(chain.size(), std::memory_order_acq_rel);
+        return make_error_code(errc::ring_full);
+    }
+    work_.release();
+    return {};
+}
+
 std::size_t fixed_pool::reap(std::span<completion_entry> out) noexcept {
     std::size_t n = 0;
     while (n < out.size() && out_.try_pop(out[n])) ++n;
@@ -86,9 +163,15 @@ void fixed_pool::run() noexcept {
             continue;
         }
         active_.fetch_add(1, std::memory_order_relaxed);
-        const completion_entry c = detail::run_syscall(e);
+        if (e.nr == chain_marker) {
+            std::unique_ptr<std::vector<submit_entry>> chain(reinterpret_cast<std::vector<submit_entry>*>(e.args[0]));
+            std::vector<completion_entry> done(chain->size());
+            detail::run_chain(chain->data(), chain->size(), done.data());
+            for (const completion_entry& c : done) out_.try_push(c); // room: counted at enqueue
+        } else {
+            out_.try_push(detail::run_syscall(e)); // room guaranteed: outstanding <= capacity_
+        }
         active_.fetch_sub(1, std::memory_order_relaxed);
-        out_.try_push(c); // room guaranteed: out_ holds `capacity_` and outstanding <= capacity_
         wake_();
     }
 }

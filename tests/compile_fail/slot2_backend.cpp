@@ -11,7 +11,7 @@ namespace cf {
 using namespace ksvc::test;
 
 struct throwing_submit_backend : archetype_backend {
-    std::error_code submit(const ksvc::submit_entry& e, ksvc::route_info r) { return archetype_backend::submit(e, r); }
+    ksvc::status submit(const ksvc::submit_entry& e, ksvc::route_info r) { return archetype_backend::submit(e, r); }
 };
 static_assert(!ksvc::io_backend<throwing_submit_backend>);
 

@@ -51,11 +51,23 @@ struct factory<basic_io_uring> {
     }
 };
 template <>
+struct factory<sqpoll_io_uring> {
+    static sqpoll_io_uring make(unsigned entries = 8) {
+        return sqpoll_io_uring(current_capabilities(), io_uring_options{.entries = entries});
+    }
+};
+template <>
+struct factory<owner_thread_io_uring> {
+    static owner_thread_io_uring make(unsigned entries = 8) {
+        return owner_thread_io_uring(current_capabilities(), io_uring_options{.entries = entries});
+    }
+};
+template <>
 struct factory<test::archetype_backend> {
     static test::archetype_backend make(unsigned entries = 8) { return test::archetype_backend(entries); }
 };
 
-using backends = boost::mpl::list<basic_io_uring, test::archetype_backend>;
+using backends = boost::mpl::list<basic_io_uring, sqpoll_io_uring, owner_thread_io_uring, test::archetype_backend>;
 
 // Skips the io_uring instantiations when the kernel refuses io_uring. A decorator applies to
 // every type of a template test case, so it picks them by the type in the test-case name.
@@ -150,7 +162,7 @@ KSVC_LAW(accepted_entries_complete_exactly_once) {
         // Alternate a 16-byte read of /dev/zero, a 0-byte read, and a 16-byte write to /dev/null.
         submit_entry e = i % 3 == 2 ? sys::write(null, bufs[i].data(), 16) : sys::read(zero, bufs[i].data(), i % 3 ? 0 : 16);
         e = tagged(e, id);
-        BOOST_TEST(!b.submit(e, i % 3 == 2 ? write_route : read_route));
+        BOOST_TEST((b.submit(e, i % 3 == 2 ? write_route : read_route) == status::ok));
         sent.emplace(id, e);
         BOOST_TEST(b.inflight() == i + 1);
     }
@@ -172,12 +184,12 @@ KSVC_LAW(submit_beyond_capacity_is_ring_full_and_loses_nothing) {
     auto b = factory<B>::make();
     const std::size_t cap = b.capacity();
     std::vector<char> bytes(cap + 1);
-    for (std::size_t i = 0; i < cap; ++i) BOOST_TEST(!b.submit(tagged(sys::read(p.r, &bytes[i], 1), i + 1), read_route));
+    for (std::size_t i = 0; i < cap; ++i) BOOST_TEST((b.submit(tagged(sys::read(p.r, &bytes[i], 1), i + 1), read_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     BOOST_TEST(b.inflight() == cap);
     // Full: refused, twice, and the refusals are not accepted behind our back.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        const std::error_code ec = b.submit(tagged(sys::read(p.r, &bytes[cap], 1), 999), read_route);
+        const std::error_code ec = to_error_code(b.submit(tagged(sys::read(p.r, &bytes[cap], 1), 999), read_route));
         BOOST_TEST((ec == errc::ring_full), ec.message());
         BOOST_TEST(b.inflight() == cap);
     }
@@ -193,14 +205,14 @@ KSVC_LAW(submit_beyond_capacity_is_ring_full_and_loses_nothing) {
     BOOST_TEST(b.inflight() == 0u);
     BOOST_TEST(!readable(p.r)); // every byte went to exactly one read
     // Room again.
-    BOOST_TEST(!b.submit(tagged(sys::write(p.w, data.data(), 1), 1000), write_route));
+    BOOST_TEST((b.submit(tagged(sys::write(p.w, data.data(), 1), 1000), write_route) == status::ok));
     BOOST_TEST(collect(b, 1).at(0).result == 1);
 }
 
 KSVC_LAW(untranslatable_entries_are_unsupported) {
     auto b = factory<B>::make();
     // getpid has no SQE: whatever the route claims, the backend must refuse it, not guess.
-    const std::error_code ec = b.submit(tagged(sys::getpid(), 5), {tier::io_uring, opcode::nop, true});
+    const std::error_code ec = to_error_code(b.submit(tagged(sys::getpid(), 5), {tier::io_uring, opcode::nop, true}));
     BOOST_TEST((ec == errc::unsupported), ec.message());
     BOOST_TEST(b.inflight() == 0u);
     collect(b, 0);
@@ -210,7 +222,7 @@ KSVC_LAW(cancel_of_a_blocked_read_completes_it_with_ecanceled) {
     pipe_pair p;
     auto b = factory<B>::make();
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 7), read_route));
+    BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 7), read_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     std::this_thread::sleep_for(10ms);
     std::array<completion_entry, 2> none{};
@@ -227,7 +239,7 @@ KSVC_LAW(a_cancel_in_the_same_batch_as_its_entry_still_cancels_it) {
     pipe_pair p;
     auto b = factory<B>::make();
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 9), read_route));
+    BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 9), read_route) == status::ok));
     BOOST_TEST(!b.cancel(9)); // accepted, not yet flushed: still in flight
     const auto got = collect(b, 1);
     BOOST_TEST_REQUIRE(got.size() == 1u);
@@ -240,9 +252,9 @@ KSVC_LAW(kernel_errors_are_completions_too) {
     pipe_pair p;
     auto b = factory<B>::make();
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(-1, &c, 1), 10), read_route));
-    BOOST_TEST(!b.submit(tagged(sys::write(p.r, "x", 1), 11), write_route)); // the read end
-    BOOST_TEST(!b.submit(tagged(sys::read(p.w, &c, 1), 12), read_route));    // the write end
+    BOOST_TEST((b.submit(tagged(sys::read(-1, &c, 1), 10), read_route) == status::ok));
+    BOOST_TEST((b.submit(tagged(sys::write(p.r, "x", 1), 11), write_route) == status::ok)); // the read end
+    BOOST_TEST((b.submit(tagged(sys::read(p.w, &c, 1), 12), read_route) == status::ok));    // the write end
     const auto got = by_id(collect(b, 3));
     BOOST_TEST_REQUIRE(got.size() == 3u);
     BOOST_TEST(got.at(10).result == -EBADF);
@@ -259,7 +271,7 @@ KSVC_LAW(cancel_works_in_the_smallest_rings) {
         auto b = factory<B>::make(1);
         BOOST_TEST_REQUIRE(b.capacity() == 1u);
         char c = 0;
-        BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 40), read_route));
+        BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 40), read_route) == status::ok));
         BOOST_TEST(b.flush() == 0);
         const std::error_code ec = b.cancel(40);
         BOOST_TEST(!ec, ec.message());
@@ -275,8 +287,8 @@ KSVC_LAW(cancel_works_in_the_smallest_rings) {
         auto b = factory<B>::make(2);
         BOOST_TEST_REQUIRE(b.capacity() == 2u);
         char c = 0;
-        BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 41), read_route));
-        BOOST_TEST(!b.submit(tagged(sys::write(null, "v", 1), 42), write_route));
+        BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 41), read_route) == status::ok));
+        BOOST_TEST((b.submit(tagged(sys::write(null, "v", 1), 42), write_route) == status::ok));
         BOOST_TEST(b.flush() == 0);
         std::array<completion_entry, 2> out{};
         std::size_t n = 0;
@@ -300,7 +312,7 @@ KSVC_LAW(cancel_of_an_unknown_id_is_an_error) {
     auto b = factory<B>::make();
     BOOST_TEST(static_cast<bool>(b.cancel(12345)));
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 8), read_route));
+    BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 8), read_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     BOOST_TEST(static_cast<bool>(b.cancel(12345)));
     // The entry in flight is untouched by the failed cancel.
@@ -318,7 +330,7 @@ KSVC_LAW(cancel_all_cancels_everything_in_flight) {
     auto b = factory<B>::make();
     const std::size_t n = b.capacity() < 4 ? b.capacity() : 4;
     std::vector<char> bytes(n);
-    for (std::size_t i = 0; i < n; ++i) BOOST_TEST(!b.submit(tagged(sys::read(p.r, &bytes[i], 1), 20 + i), read_route));
+    for (std::size_t i = 0; i < n; ++i) BOOST_TEST((b.submit(tagged(sys::read(p.r, &bytes[i], 1), 20 + i), read_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     BOOST_TEST(b.cancel_all() == n);
     const auto got = by_id(collect(b, n));
@@ -355,7 +367,7 @@ KSVC_LAW(wait_returns_when_a_completion_is_ready) {
     pipe_pair p;
     auto b = factory<B>::make();
     // With a doorbell that never rings.
-    BOOST_TEST(!b.submit(tagged(sys::write(null, "z", 1), 30), write_route));
+    BOOST_TEST((b.submit(tagged(sys::write(null, "z", 1), 30), write_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     std::array<completion_entry, 2> out{};
     std::size_t n = 0;
@@ -368,7 +380,7 @@ KSVC_LAW(wait_returns_when_a_completion_is_ready) {
     BOOST_TEST(out[0].corr_id == 30u);
     // Without a doorbell (fd -1, the shutdown drain): a read completed by another thread's write.
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 31), read_route));
+    BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 31), read_route) == status::ok));
     BOOST_TEST(b.flush() == 0);
     ssize_t wrote = 0;
     std::thread writer([&] {
@@ -396,7 +408,7 @@ KSVC_LAW(wait_times_out_when_nothing_happens) {
     pipe_pair p;
     auto b = factory<B>::make();
     char c = 0;
-    BOOST_TEST(!b.submit(tagged(sys::read(p.r, &c, 1), 40), read_route)); // blocks: nobody writes
+    BOOST_TEST((b.submit(tagged(sys::read(p.r, &c, 1), 40), read_route) == status::ok)); // blocks: nobody writes
     BOOST_TEST(b.flush() == 0);
     int r = -EINTR;
     for (int i = 0; i < 10 && r == -EINTR; ++i) r = b.wait(quiet, 20);

@@ -38,7 +38,7 @@ template <flaw F>
 struct backend_probe {
     static constexpr bool ok(flaw missing, flaw wrong) { return F != missing && F != wrong; }
 
-    std::error_code submit(const submit_entry&, route_info) noexcept(F != flaw::submit_throws)
+    status submit(const submit_entry&, route_info) noexcept(F != flaw::submit_throws)
         requires(ok(flaw::submit_missing, flaw::submit_wrong_type));
     bool submit(const submit_entry&, route_info) noexcept requires(F == flaw::submit_wrong_type);
 
@@ -79,7 +79,7 @@ static_assert(test::every_flaw_breaks<flaw, backend_probe, decltype(models)>());
 
 // The headline case: a submit() that may throw cannot sit on the dispatcher's hot path.
 struct throwing_submit_backend : test::archetype_backend {
-    std::error_code submit(const submit_entry& e, route_info r) { return archetype_backend::submit(e, r); }
+    status submit(const submit_entry& e, route_info r) { return archetype_backend::submit(e, r); }
 };
 static_assert(!io_backend<throwing_submit_backend>);
 
@@ -89,6 +89,6 @@ BOOST_AUTO_TEST_CASE(static_io_backend_archetype_refuses_what_it_cannot_translat
     test::archetype_backend b(1);
     submit_entry e;
     e.nr = syscalls::x86_64::getpid;
-    BOOST_TEST((b.submit(e, {}) == errc::unsupported));
+    BOOST_TEST((b.submit(e, {}) == status::unsupported));
     BOOST_TEST(b.inflight() == 0u);
 }

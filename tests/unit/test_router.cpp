@@ -151,12 +151,15 @@ BOOST_AUTO_TEST_CASE(mkdir_symlink_link_from_5_15) {
     for (auto n : {nr::link, nr::linkat}) expect_tier1_from(n, opcode::linkat, {5, 15});
 }
 
-BOOST_AUTO_TEST_CASE(vectored_io_from_5_1) {
-    // READV/WRITEV/FSYNC exist since 5.1: those stay on io_uring on every kernel here.
+BOOST_AUTO_TEST_CASE(vectored_io_at_the_file_position_needs_rw_cur_pos) {
+    // READV/WRITEV exist since 5.1, but readv/writev (offset -1: the file position) need
+    // IORING_FEAT_RW_CUR_POS (5.6); before it they run on a worker. FSYNC stays on io_uring.
     for (kernel_version v : kernels) {
         const ksvc::probe_router r(capabilities::for_kernel(v));
-        BOOST_TEST(r.route(nr::readv).tier == tier::io_uring, v.to_string());
-        BOOST_TEST(r.route(nr::writev).tier == tier::io_uring, v.to_string());
+        const tier expected = v >= kernel_version{5, 6} ? tier::io_uring : tier::worker_pool;
+        BOOST_TEST(r.route(nr::readv).tier == expected, v.to_string());
+        BOOST_TEST(r.route(nr::writev).tier == expected, v.to_string());
+        BOOST_TEST(r.route(nr::preadv).tier == tier::io_uring, v.to_string()); // positional: fine from 5.1
         BOOST_TEST(r.route(nr::fsync).tier == tier::io_uring, v.to_string());
         BOOST_TEST(r.route(nr::fdatasync).op == opcode::fsync, v.to_string());
     }
@@ -170,7 +173,8 @@ BOOST_AUTO_TEST_CASE(kernel_5_1_has_io_uring_but_no_read) {
     BOOST_TEST(r.route(nr::write).tier == tier::worker_pool);
     BOOST_TEST(r.route(nr::openat).tier == tier::worker_pool);
     BOOST_TEST(r.route(nr::accept4).tier == tier::worker_pool); // ACCEPT is 5.5
-    BOOST_TEST(r.route(nr::readv).tier == tier::io_uring);
+    BOOST_TEST(r.route(nr::readv).tier == tier::worker_pool);   // no RW_CUR_POS before 5.6
+    BOOST_TEST(r.route(nr::preadv).tier == tier::io_uring);
     BOOST_TEST(r.route(nr::sync_file_range).tier == tier::worker_pool); // 5.2
 }
 

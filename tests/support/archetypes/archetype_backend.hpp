@@ -29,10 +29,10 @@ public:
         fds_.reserve(capacity + 1);
     }
 
-    std::error_code submit(const submit_entry& e, route_info) noexcept {
-        if (inflight() >= capacity_) return make_error_code(errc::ring_full);
+    status submit(const submit_entry& e, route_info) noexcept {
+        if (inflight() >= capacity_) return status::ring_full;
         if (e.nr != syscalls::x86_64::read && e.nr != syscalls::x86_64::write)
-            return make_error_code(errc::unsupported);
+            return status::unsupported;
         pending_.push_back({e, false, false});
         return {};
     }

@@ -4,6 +4,7 @@
 #include <ksvc/core/error.hpp>
 #include <ksvc/core/kernel.hpp>
 #include <ksvc/core/opcodes.hpp>
+#include <ksvc/core/operations.hpp>
 #include <ksvc/core/route.hpp>
 #include <ksvc/core/syscalls.hpp>
 #include <ksvc/core/tier.hpp>

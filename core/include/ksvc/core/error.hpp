@@ -14,6 +14,12 @@ enum class errc : int {
     forked_child,       //!< the instance was created in the parent process; a child must make its own
     io_uring_unavailable, //!< io_uring is disabled (sysctl, seccomp) or refused by the kernel
     invalid_argument,   //!< a ksvc-level argument is out of range (not an errno from the kernel)
+    multishot_call,     //!< call() cannot wait for a multishot operation: submit() it
+    chain_refused,      //!< a linked chain mixes entries only io_uring can run with entries it cannot
+    chain_too_long,     //!< a linked chain has more entries than the ring can place at once
+    thread_bound,       //!< the call acts on the calling thread: only call() (or the caller) can run it
+    needs_ring,         //!< the entry uses a ring resource (fixed file, buffer group): no worker can run it
+    timed_out,          //!< call(entry, timeout): the deadline passed before the call could start
 };
 
 class error_category_impl final : public std::error_category {
@@ -29,6 +35,12 @@ public:
         case errc::forked_child: return "instance used in a forked child: it belongs to the parent; create a new one";
         case errc::io_uring_unavailable: return "io_uring is unavailable on this system";
         case errc::invalid_argument: return "invalid argument";
+        case errc::multishot_call: return "a multishot operation cannot be waited for by call(): submit() it and take its completions";
+        case errc::chain_refused: return "linked chain refused whole: some entries need io_uring and others cannot run on it";
+        case errc::chain_too_long: return "linked chain refused: longer than the submission queue can hold at once";
+        case errc::thread_bound: return "refused: the call acts on the calling thread; run it with call() or yourself";
+        case errc::needs_ring: return "the entry uses a registered ring resource (fixed file or buffer group) and cannot run on a worker";
+        case errc::timed_out: return "the call's deadline passed before it could start";
         }
         return "unknown ksvc error";
     }

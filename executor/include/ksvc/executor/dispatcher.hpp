@@ -2,23 +2,35 @@
 //! dispatcher — the generic loop that drives any composition of policies.
 //!
 //! One iteration (run_once):
-//!   1. reap backend completions, 2. reap worker completions (both limited to the sink's free
-//!   slots, so a full sink holds completions where they are instead of dropping them),
-//!   3. take a batch from the submit ring (unless the sink is full or the instance is
-//!   stopping), 4. route each entry: answer Tier 0 in place, submit Tier 1, enqueue Tier 2,
-//!   refuse Tier 3, 5. kick the backend once for the batch — or, when the iteration may block
-//!   and delivered nothing, sleep in the enter that submits it and reap what woke it,
-//!   6. flush the sink and notify its consumer.
+//!   1. deliver completions: the backend's and the workers', every one of them — to its
+//!      completion target (call(), coroutines) directly, to the sink otherwise; what the full
+//!      sink cannot take is held in order and handed over as the consumer makes room;
+//!   2. take entries: the target lane always (a caller waiting for its own completion never
+//!      waits for sink room), the submit lane only while nothing is held for the sink;
+//!   3. route each entry (a linked chain as one unit): answer Tier 0 in place, submit Tier 1,
+//!      enqueue Tier 2, refuse Tier 3;
+//!   4. kick the backend once for the batch — or, when the iteration may block and delivered
+//!      nothing, sleep in the enter that submits it and deliver what woke it;
+//!   5. publish the sink and wake its consumer.
 //!
 //! Two modes over the same loop:
-//! - threaded: start() runs the loop on a dedicated thread; submit() is callable from any
-//!   thread (MPSC ring). When idle it spins for `spin_ns`, then blocks in the kernel (the
-//!   backend's wait on the doorbell's fd) until a completion or a doorbell arrives.
-//! - inline: the owner thread calls run_once() / run(); nothing else touches the loop.
+//! - threaded: start() runs the loop on a dedicated thread, which owns the backend's ring
+//!   (attaches it, drives it, tears it down); submit() is callable from any thread (MPSC lanes).
+//!   Idle, it spins for `spin`, then blocks in the kernel until a completion or a doorbell.
+//! - inline: the owner thread calls run_once() / run(); it alone submits and drives the loop.
+//!   stop() from another thread only asks: the owner drains (in run_once/run, or the destructor).
+//!
+//! The blocking facade call() pays for no hand-off it does not need: threaded, a Tier-2 call
+//! runs on the caller's thread (which is blocked anyway) and a Tier-1 call goes through the
+//! backend's own blocking path when it has one (io_uring: a private ring per concurrent caller);
+//! entries that need the shared ring (registered resources, an owner-thread ring) go through
+//! the loop, as do all calls in inline mode.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <span>
 #include <system_error>
@@ -29,6 +41,7 @@
 
 #include <ksvc/core/concepts.hpp>
 #include <ksvc/core/entry.hpp>
+#include <ksvc/core/operations.hpp>
 #include <ksvc/core/syscalls.hpp>
 #include <ksvc/executor/submit_ring.hpp>
 #include <ksvc/executor/waiter.hpp>
@@ -39,85 +52,88 @@ enum class dispatch_mode { inline_mode, threaded };
 
 struct dispatcher_options {
     dispatch_mode mode = dispatch_mode::threaded;
-    std::size_t submit_capacity = 4096; //!< bounded submit ring (rounded up to a power of two)
+    std::size_t submit_capacity = 4096; //!< each bounded lane (rounded up to a power of two)
     std::size_t batch = 64;             //!< entries taken per iteration, completions reaped per pass
     //! Idle spin before sleeping; none when the loop thread may use only one CPU.
     std::chrono::nanoseconds spin{std::chrono::microseconds(50)};
 };
 
-//! Hooks the dispatcher needs from its thread environment.
+//! What the dispatcher needs from the module that composes it.
 struct dispatcher_hooks {
     //! Once per thread that runs the loop (the module blocks SIGPIPE there: an io_uring write
     //! to a broken pipe raises it on the submitting thread).
     void (*on_loop_thread)() noexcept = nullptr;
+    //! Runs an entry with syscall(2) on the calling thread, SIGPIPE contained (call()'s
+    //! caller-thread path). Without it, call() always goes through the loop.
+    completion_entry (*run_here)(const submit_entry&) noexcept = nullptr;
+    //! Whether this entry acts on the calling thread (it may then only run there).
+    bool (*thread_bound)(const submit_entry&) noexcept = nullptr;
 };
 
-template <syscall_router R, io_backend B, worker_pool W, completion_sink S, shared_page SP, notifier N>
+template <syscall_router R, io_backend B, worker_pool W, notifier N, completion_sink S, shared_page SP>
 class dispatcher {
 public:
     struct parts {
         const R& router;
         B& backend;
         W& workers;
+        N& doorbell;
         S& sink;
         SP& page;
-        N& doorbell;
     };
 
     dispatcher(parts p, dispatcher_options o, dispatcher_hooks h = {})
-        : p_(p), opts_(o), hooks_(h), ring_(o.submit_capacity), scratch_(o.batch ? o.batch : 1) {
+        : p_(p), opts_(o), hooks_(h), lane_(o.submit_capacity), targets_(o.submit_capacity),
+          scratch_(o.batch ? o.batch : 1), owner_(std::this_thread::get_id()) {
         if (opts_.batch == 0) opts_.batch = 1;
+        routes_.reserve(64);
         p_.workers.attach(waker{&ring_doorbell, this});
     }
-    ~dispatcher() { stop(); }
+    ~dispatcher() {
+        stop();
+        // The destroyer is the last user: it drains if nobody has (an inline owner that left).
+        if (!drained()) drain_for_shutdown();
+    }
     dispatcher(const dispatcher&) = delete;
     dispatcher& operator=(const dispatcher&) = delete;
 
     [[nodiscard]] dispatch_mode mode() const noexcept { return opts_.mode; }
 
+    // ---- producer protocol ----------------------------------------------------------------
+
     //! Queues `e`. Any thread in threaded mode; the owner in inline mode. Never blocks.
-    //! errc::ring_full when the submit ring is full (nothing was queued), errc::shut_down after stop().
-    //! The direct_waiter flag is reserved for call() and cleared here.
+    //! errc::ring_full when its lane is full (nothing was queued), errc::shut_down after stop().
+    //! An entry flagged completion_target completes to the target its corr_id names, never
+    //! through the sink. A linked chain must be submitted whole with submit(span) in threaded
+    //! mode (other producers could interleave single submissions): errc::invalid_argument.
     std::error_code submit(const submit_entry& e) noexcept {
-        return push(e, e.corr_id, e.flags & ~entry_flags::direct_waiter);
+        if (!inline_mode() && e.continues_chain()) return make_error_code(errc::invalid_argument);
+        return push(std::span<const submit_entry>(&e, 1));
     }
-
-    //! Whether the loop has finished its shutdown drain.
-    [[nodiscard]] bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
-
-    //! For an object inherited across fork(): forget the loop thread (it does not exist in this
-    //! process) without touching shared state.
-    void abandon() noexcept {
-        if (thread_.joinable()) thread_.detach();
-        drain_claimed_.store(true, std::memory_order_release);
-        drained_.store(true, std::memory_order_release);
-    }
+    //! Queues entries contiguously, all or nothing: a linked chain (each entry but the last
+    //! flagged link or hardlink) is placed as one unit. All entries must share one lane (all or
+    //! none with completion_target).
+    std::error_code submit(std::span<const submit_entry> es) noexcept { return push(es); }
 
 private:
-    // Writes `e` into a ring slot with its corr_id and flags replaced. Field by field on
-    // purpose: callers have usually just stored corr_id, and a 16-byte copy over that fresh
-    // 8-byte store cannot be store-forwarded (perf: most of the enqueue cost).
-    struct entry_writer {
-        const submit_entry& e;
-        std::uint64_t corr_id;
-        std::uint32_t flags;
-        void operator()(submit_entry& slot) const noexcept {
-            slot.corr_id = corr_id;
-            slot.nr = e.nr;
-            slot.flags = flags;
-            for (int i = 0; i < 6; ++i) slot.args[i] = e.args[i];
-        }
-    };
-
-    std::error_code push(const submit_entry& e, std::uint64_t corr_id, std::uint32_t flags) noexcept {
-        const entry_writer write{e, corr_id, flags};
+    std::error_code push(std::span<const submit_entry> es) noexcept {
+        if (es.empty()) return {};
+        const bool to_target = es[0].flags & entry_flags::completion_target;
+        for (const submit_entry& e : es)
+            if (static_cast<bool>(e.flags & entry_flags::completion_target) != to_target)
+                return make_error_code(errc::invalid_argument);
+        submit_ring& lane = to_target ? targets_ : lane_;
+        auto write = [&](std::size_t i, submit_entry& slot) noexcept { slot = es[i]; };
         // Inline mode: only the owner thread submits, and the loop runs on that same thread, so
         // no producer can race the shutdown drain or a sleeping loop. Skip the producer count,
         // the fence and the doorbell check (four locked instructions per entry).
         if (inline_mode()) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
-            if (!ring_.try_emplace_exclusive(write)) return make_error_code(errc::ring_full);
-            accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            bool ok;
+            if (es.size() == 1) ok = lane.try_emplace_exclusive([&](submit_entry& s) noexcept { write(0, s); });
+            else ok = lane.try_emplace_n(es.size(), write);
+            if (!ok) return make_error_code(errc::ring_full);
+            accepted_.store(accepted_.load(std::memory_order_relaxed) + es.size(), std::memory_order_relaxed);
             return {};
         }
         // Announce ourselves before checking `stopping_`: the shutdown drain waits for
@@ -127,10 +143,11 @@ private:
             producers_.fetch_sub(1, std::memory_order_release);
             return make_error_code(errc::shut_down);
         }
-        const bool ok = ring_.try_emplace(write);
+        const bool ok = es.size() == 1 ? lane.try_emplace([&](submit_entry& s) noexcept { write(0, s); })
+                                       : lane.try_emplace_n(es.size(), write);
         producers_.fetch_sub(1, std::memory_order_release);
         if (!ok) return make_error_code(errc::ring_full);
-        accepted_.fetch_add(1, std::memory_order_relaxed);
+        accepted_.fetch_add(es.size(), std::memory_order_relaxed);
         // Pairs with the fence in sleep(): either we see the loop asleep, or it sees our entry.
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sleeping_.load(std::memory_order_relaxed)) p_.doorbell.notify();
@@ -138,34 +155,156 @@ private:
     }
 
 public:
+    // ---- blocking facade -------------------------------------------------------------------
+
+    //! Runs `e` and returns its completion to the calling thread (corr_id and flags are the
+    //! caller's own). Tier 0 is answered here; Tier 3 is refused here; a multishot operation is
+    //! refused (errc::multishot_call). `timeout_ms` >= 0 bounds a Tier-1 call with a link
+    //! timeout (the call then completes with -ECANCELED); a syscall running on a thread cannot
+    //! be interrupted, so Tier-2 calls ignore it. Inline mode: owner thread only; it drives
+    //! the loop until its completion arrives. Never waits for sink room.
+    completion_entry call(const submit_entry& in, int timeout_ms = -1) noexcept {
+        submit_entry e = in;
+        if (e.continues_chain() || (e.flags & entry_flags::completion_target))
+            return make_framework_completion(in, errc::invalid_argument);
+        e.flags &= ~entry_flags::skip_success; // the caller waits for this completion
+        const std::uint32_t number = e.number();
+        const route_info r = p_.router.route(number);
+        if (is_operation(number)) {
+            const operation_info* oi = info(static_cast<operation>(number));
+            if (oi->multishot) return make_framework_completion(in, errc::multishot_call);
+        }
+        completion_entry c;
+        if (!call_without_loop(e, r, timeout_ms, c)) {
+            if (r.tier == tier::legacy) return make_framework_completion(in, refusal(number));
+            c = call_through_loop(e, r, timeout_ms);
+        }
+        c.corr_id = in.corr_id;
+        c.entry_flags = in.flags;
+        return c;
+    }
+
+private:
+    // The paths that need no loop iteration. False: go through the loop.
+    bool call_without_loop(const submit_entry& e, route_info r, int timeout_ms, completion_entry& out) noexcept {
+        if (r.tier == tier::shared_page) {
+            std::int64_t v = 0;
+            if (p_.page.answer(e, v)) {
+                count_caller(tier::shared_page);
+                out = make_completion(e, v);
+                return true;
+            }
+            if (!r.worker_safe) {
+                out = make_framework_completion(e, errc::refused);
+                return true;
+            }
+        }
+        if (r.tier == tier::legacy) return false;
+        // The caller's own thread: required for thread-bound entries, free for any Tier-2 entry
+        // of a threaded instance (the caller is blocked anyway; a pool thread would cost two
+        // hand-offs). Inline mode keeps Tier 2 on the pool: the owner must not stall its loop.
+        const bool bound = hooks_.thread_bound && hooks_.thread_bound(e);
+        if (bound && !hooks_.run_here) {
+            out = make_framework_completion(e, errc::thread_bound);
+            return true;
+        }
+        if (inline_mode() && !bound) return false;
+        if (!hooks_.run_here) return false;
+        const bool ring_only = e.flags & (entry_flags::fixed_file | entry_flags::buffer_select);
+        if (r.tier == tier::io_uring && !bound) {
+            if (ring_only || backend_owner_bound()) return false;
+            if constexpr (requires(B& b, completion_entry& c) { b.call_here(e, r, timeout_ms, c); }) {
+                if (p_.backend.call_here(e, r, timeout_ms, out)) {
+                    count_caller(tier::io_uring);
+                    if (out.result >= 0) p_.page.observe(e.nr);
+                    return true;
+                }
+            }
+            if (!r.worker_safe || ring_only) return false;
+        } else if (ring_only) {
+            out = make_framework_completion(e, errc::needs_ring);
+            return true;
+        }
+        if (stopping_.load(std::memory_order_acquire)) {
+            out = make_framework_completion(e, errc::shut_down);
+            return true;
+        }
+        count_caller(tier::worker_pool);
+        out = hooks_.run_here(e);
+        if (out.result >= 0) p_.page.observe(e.nr);
+        return true;
+    }
+
+    completion_entry call_through_loop(submit_entry e, route_info r, int timeout_ms) noexcept {
+        call_waiter w;
+        e.corr_id = reinterpret_cast<std::uint64_t>(static_cast<completion_target*>(&w));
+        e.flags |= entry_flags::completion_target;
+        submit_entry chain[2] = {e, {}};
+        std::size_t n = 1;
+        if (timeout_ms >= 0 && r.tier == tier::io_uring) {
+            chain[0].flags |= entry_flags::link;
+            chain[1].nr = static_cast<std::uint32_t>(operation::link_timeout);
+            chain[1].args[0] = static_cast<std::uint64_t>(timeout_ms) * 1'000'000u;
+            chain[1].corr_id = e.corr_id;
+            chain[1].flags = entry_flags::completion_target;
+            n = 2;
+        }
+        w.expected = static_cast<std::uint32_t>(n);
+        const std::span<const submit_entry> es(chain, n);
+        if (inline_mode()) {
+            // Owner thread: retry while the lane is full, driving the loop meanwhile.
+            while (auto ec = push(es)) {
+                if (ec != errc::ring_full) return make_framework_completion(e, static_cast<errc>(ec.value()));
+                run_once(false);
+            }
+            while (!w.ready()) run_once(true);
+        } else {
+            std::error_code ec;
+            // A full lane is transient for a blocking caller: wait for room rather than fail.
+            while ((ec = push(es)) == errc::ring_full) std::this_thread::yield();
+            if (ec) return make_framework_completion(e, static_cast<errc>(ec.value()));
+            w.wait();
+        }
+        return w.result;
+    }
+
+    bool backend_owner_bound() const noexcept {
+        if constexpr (requires(const B& b) { b.owner_thread(); }) return p_.backend.owner_thread();
+        else return false;
+    }
+
+public:
+    // ---- loop iteration --------------------------------------------------------------------
+
     //! One iteration; returns how much happened (0 = idle). Owner thread only. With
     //! `may_block`, an iteration that has delivered nothing sleeps in the kernel until a
     //! completion, a doorbell or `timeout_ms` (-1: no limit), then delivers what woke it. The
     //! entries it just placed are submitted by that same sleep: one io_uring_enter submits and
     //! waits, as a raw liburing loop's io_uring_submit_and_wait does.
     std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
+        if (drained()) return 0;
         enter_loop_thread();
+        in_loop_.store(true, std::memory_order_relaxed);
         const std::uint64_t delivered_before = delivered();
         std::size_t progress = drain_completions();
         if (!stopping_.load(std::memory_order_acquire)) progress += intake();
-        if (may_block && delivered() == delivered_before) {
+        if (may_block && delivered() == delivered_before && !stop_requested_.load(std::memory_order_acquire)) {
             sleep(timeout_ms); // flushes the backend on every path
             progress += drain_completions();
         } else {
             p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         }
         p_.sink.flush_and_notify();
+        in_loop_.store(false, std::memory_order_relaxed);
+        // Inline: a stop() from another thread only asked; the owner drains here.
+        if (inline_mode() && stop_requested_.load(std::memory_order_acquire)) drain_for_shutdown();
         return progress;
     }
 
     //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.
     void run() noexcept {
-        // seq_cst pairs with stop(): either stop() sees us running and leaves the drain to us,
-        // or we see its request before the first iteration. Both may happen; never neither.
-        running_.store(true, std::memory_order_seq_cst);
         while (!stop_requested_.load(std::memory_order_seq_cst)) run_once(true);
         drain_for_shutdown();
-        running_.store(false, std::memory_order_release);
     }
 
     //! Threaded mode: starts the loop thread.
@@ -174,75 +313,79 @@ public:
         thread_ = std::thread([this] { threaded_loop(); });
     }
 
-    //! Stops intake, cancels in-flight Tier-1 work, drains everything (completions are
-    //! delivered: results, or -ECANCELED), joins the loop thread. Idempotent.
-    //! In inline mode while run() is active on another thread, this only asks run() to return
-    //! (run() drains); otherwise the caller drains.
+    //! Stops intake, cancels in-flight Tier-1 work (and private-ring calls), drains everything
+    //! (completions are delivered: results, or -ECANCELED), joins the loop thread. Any thread,
+    //! any number of times, concurrently: one caller joins, the others wait for the drain.
+    //! Inline mode: from the owner (outside the loop) it drains; from another thread, or while
+    //! the owner is inside run_once()/call(), it asks, and the owner drains when it returns.
     void stop() noexcept {
         stopping_.store(true, std::memory_order_seq_cst);
         stop_requested_.store(true, std::memory_order_seq_cst);
+        if constexpr (requires(B& b) { b.interrupt_calls(); }) p_.backend.interrupt_calls();
         p_.doorbell.notify();
-        if (thread_.joinable()) thread_.join(); // the loop thread drains before it exits
-        else if (!running_.load(std::memory_order_seq_cst)) drain_for_shutdown();
-    }
-
-    //! Blocking facade: runs `e` and returns its completion to the calling thread. Tier 0 is
-    //! answered here without queueing; Tier 3 is refused here. In inline mode the caller must
-    //! be the owner thread: it drives the loop until its own completion arrives.
-    completion_entry call(const submit_entry& in) noexcept {
-        const submit_entry& e = in;
-        const route_info r = p_.router.route(e.nr);
-        if (r.tier == tier::shared_page) {
-            std::int64_t v = 0;
-            if (p_.page.answer(e, v)) return make_completion(e, v);
-            if (!r.worker_safe) return make_framework_completion(e, errc::refused);
-        } else if (r.tier == tier::legacy) {
-            return make_framework_completion(e, refusal(e.nr));
-        }
-        call_waiter w;
-        const auto waiter_id = reinterpret_cast<std::uint64_t>(&w);
-        const std::uint32_t flags = e.flags | entry_flags::direct_waiter;
-        if (inline_mode()) {
-            // Owner thread: no queue hop when the ring has room; retry while it is full.
-            while (auto ec = push(e, waiter_id, flags)) {
-                if (ec != errc::ring_full) return make_framework_completion(in, static_cast<errc>(ec.value()));
-                run_once(false);
+        if (!inline_mode()) {
+            if (!join_claimed_.exchange(true, std::memory_order_acq_rel)) {
+                if (thread_.joinable()) thread_.join(); // the loop thread drains before it exits
+                else drain_for_shutdown();              // never started
+            } else {
+                wait_drained();
             }
-            while (!w.ready()) run_once(true);
-        } else {
-            std::error_code ec;
-            // A full ring is transient for a blocking caller: wait for room rather than fail.
-            while ((ec = push(e, waiter_id, flags)) == errc::ring_full) std::this_thread::yield();
-            if (ec) return make_framework_completion(in, static_cast<errc>(ec.value()));
-            w.wait();
+            return;
         }
-        // corr_id carried the waiter's address: give the caller back its own id and flags.
-        completion_entry c = w.result;
-        c.corr_id = in.corr_id;
-        c.entry_flags = in.flags;
-        return c;
+        if (std::this_thread::get_id() == owner_ && !in_loop_.load(std::memory_order_relaxed)) drain_for_shutdown();
     }
 
-    //! Completions that did not fit the sink at shutdown (then poll them from here).
+    //! Inline mode: the owner touched the instance (poll); a stop() another thread asked for
+    //! is carried out here, on the owner's thread.
+    void on_owner_poll() noexcept {
+        if (inline_mode() && stop_requested_.load(std::memory_order_acquire) && !drained() &&
+            !in_loop_.load(std::memory_order_relaxed))
+            drain_for_shutdown();
+    }
+
+    //! Completions held back while the sink was full, in order (poll them after the sink's).
     std::size_t take_leftovers(std::span<completion_entry> out) noexcept {
-        if (!has_leftovers_.load(std::memory_order_acquire)) return 0; // the common case: no lock
-        std::lock_guard lock(leftover_mutex_);
+        if (!has_held_.load(std::memory_order_acquire)) return 0; // the common case: no lock
+        std::lock_guard lock(held_mutex_);
         std::size_t n = 0;
-        while (n < out.size() && leftover_head_ < leftovers_.size()) out[n++] = leftovers_[leftover_head_++];
+        while (n < out.size() && !held_.empty()) {
+            out[n++] = held_.front();
+            held_.pop_front();
+        }
+        if (held_.empty()) has_held_.store(false, std::memory_order_release);
         return n;
     }
 
-    //! The consumer took completions: if the loop sleeps because the sink was full, wake it.
+    //! The consumer took completions: if the loop holds completions for the sink, wake it.
     void on_consumed() noexcept {
-        if (inline_mode()) return; // only a threaded loop sleeps on a full sink
+        if (inline_mode()) return; // the owner is the consumer
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (sink_blocked_.load(std::memory_order_relaxed)) p_.doorbell.notify();
     }
 
+    [[nodiscard]] bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_; }
-    [[nodiscard]] std::size_t queued() const noexcept { return ring_.size(); }
+    [[nodiscard]] std::size_t queued() const noexcept { return lane_.size() + targets_.size(); }
+    //! Entries that ran in tier `t`: placed by the loop, or run by call() without it.
+    [[nodiscard]] std::uint64_t executed(tier t) const noexcept {
+        const auto i = static_cast<std::size_t>(t);
+        return loop_tier_[i].load(std::memory_order_relaxed) + caller_tier_[i].load(std::memory_order_relaxed);
+    }
+    //! Of those, the entries call() ran on its caller's thread or private ring.
+    [[nodiscard]] std::uint64_t executed_by_callers(tier t) const noexcept {
+        return caller_tier_[static_cast<std::size_t>(t)].load(std::memory_order_relaxed);
+    }
+
+    //! For an object inherited across fork(): forget the loop thread (it does not exist in this
+    //! process) without touching shared state.
+    void abandon() noexcept {
+        if (thread_.joinable()) thread_.detach();
+        join_claimed_.store(true, std::memory_order_release);
+        drain_claimed_.store(true, std::memory_order_release);
+        drained_.store(true, std::memory_order_release);
+    }
 
 private:
     static void ring_doorbell(void* self) noexcept { static_cast<dispatcher*>(self)->p_.doorbell.notify(); }
@@ -250,134 +393,261 @@ private:
     bool inline_mode() const noexcept { return opts_.mode == dispatch_mode::inline_mode; }
 
     static errc refusal(std::uint32_t nr) noexcept {
+        if (is_operation(nr)) return errc::unsupported;
         return syscalls::is_known(nr) ? errc::refused : errc::unknown_syscall;
     }
+
+    void count_loop(tier t) noexcept { // single writer: the loop thread
+        auto& c = loop_tier_[static_cast<std::size_t>(t)];
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    void count_caller(tier t) noexcept { caller_tier_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed); }
 
     void enter_loop_thread() noexcept {
         thread_local const void* entered = nullptr;
         if (entered == this) return;
         entered = this;
+        owner_ = std::this_thread::get_id();
         if (hooks_.on_loop_thread) hooks_.on_loop_thread();
+        if constexpr (requires(B& b) { b.attach_to_this_thread(); }) p_.backend.attach_to_this_thread();
     }
+
+    // ---- delivery --------------------------------------------------------------------------
 
     void deliver(const completion_entry& c) noexcept {
-        if (c.result >= 0) p_.page.observe(c.nr);
+        if (c.result >= 0 && !(c.flags & completion_flags::message)) p_.page.observe(c.nr);
         // Single writer (the loop thread): a plain increment, no locked instruction.
         delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        if (c.entry_flags & entry_flags::direct_waiter) {
-            reinterpret_cast<call_waiter*>(c.corr_id)->complete(c);
+        if (c.entry_flags & entry_flags::completion_target) {
+            if (!(c.flags & completion_flags::more)) --targets_inflight_;
+            complete_target(c);
             return;
         }
-        if (!p_.sink.push(c)) park(c); // only at shutdown (room is checked first)
+        if (!(c.flags & completion_flags::more) && !(c.flags & completion_flags::message)) --sink_inflight_;
+        if ((c.entry_flags & entry_flags::skip_success) && c.result >= 0 && !(c.flags & completion_flags::more)) return;
+        // Keep order: nothing goes into the sink ahead of what is already held.
+        if (!has_held_.load(std::memory_order_relaxed) && p_.sink.push(c)) return;
+        hold(c);
     }
 
+    void hold(const completion_entry& c) noexcept {
+        std::lock_guard lock(held_mutex_);
+        held_.push_back(c);
+        has_held_.store(true, std::memory_order_release);
+    }
+
+    // Hands held completions to the sink while it has room.
+    void release_held() noexcept {
+        if (!has_held_.load(std::memory_order_acquire)) return;
+        std::lock_guard lock(held_mutex_);
+        while (!held_.empty() && p_.sink.push(held_.front())) held_.pop_front();
+        if (held_.empty()) has_held_.store(false, std::memory_order_release);
+    }
+
+    // Every completion that is ready, however full the sink: waiting callers must get theirs.
+    // Held completions are bounded by the work in flight (intake stops while any are held),
+    // except a multishot stream's, which keep coming while its consumer does not poll.
     std::size_t drain_completions() noexcept {
+        release_held();
         std::size_t total = 0;
+        const std::span<completion_entry> buf(scratch_.data(), scratch_.size());
         for (;;) {
-            const std::size_t room = p_.sink.free_slots();
-            const std::size_t want = room < scratch_.size() ? room : scratch_.size();
-            if (want == 0) break;
-            std::span<completion_entry> buf(scratch_.data(), want);
-            std::size_t n = p_.backend.reap(buf);
+            const std::size_t n = p_.backend.reap(buf);
             for (std::size_t i = 0; i < n; ++i) deliver(buf[i]);
-            // Both sources share the `want` free sink slots: a second full batch would overflow
-            // the sink into leftovers_, which the consumer reads concurrently (and out of order).
-            std::size_t m = p_.workers.reap(buf.first(want - n));
+            const std::size_t m = p_.workers.reap(buf);
             for (std::size_t i = 0; i < m; ++i) deliver(buf[i]);
             total += n + m;
-            if (n + m < want) break;
+            if (n < buf.size() && m < buf.size()) break;
         }
         return total;
     }
 
-    // Routes and places one entry. Returns false when it must wait (a full backend or pool):
-    // the entry then stays at the front of the submit ring and is retried first, preserving order.
-    bool place(const submit_entry& e) noexcept {
-        const route_info r = p_.router.route(e.nr);
+    // ---- placement -------------------------------------------------------------------------
+
+    enum class placed { done, wait };
+
+    placed place(const submit_entry& e) noexcept {
+        const route_info r = p_.router.route(e.number());
+        const bool bound = hooks_.thread_bound && hooks_.thread_bound(e);
         switch (r.tier) {
         case tier::shared_page: {
             std::int64_t v = 0;
             if (p_.page.answer(e, v)) {
+                count_loop(tier::shared_page);
                 deliver(make_completion(e, v));
-                return true;
+                return placed::done;
             }
-            if (!r.worker_safe) {
-                deliver(make_framework_completion(e, errc::refused));
-                return true;
-            }
+            if (!r.worker_safe) return refuse(e, errc::refused);
             return to_workers(e);
         }
         case tier::io_uring: {
-            const std::error_code ec = p_.backend.submit(e, r);
-            if (!ec) return true;
-            if (ec == errc::ring_full) return false;
-            if (ec == errc::unsupported && r.worker_safe) return to_workers(e);
-            deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
-            return true;
+            const status s = p_.backend.submit(e, r);
+            if (s == status::ok) {
+                count_loop(tier::io_uring);
+                return placed::done;
+            }
+            if (s == status::ring_full) return placed::wait;
+            if (s == status::unsupported && r.worker_safe && !bound) {
+                if (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select)) return refuse(e, errc::needs_ring);
+                return to_workers(e);
+            }
+            return refuse(e, to_errc(s));
         }
-        case tier::worker_pool: return to_workers(e);
-        case tier::legacy: deliver(make_framework_completion(e, refusal(e.nr))); return true;
+        case tier::worker_pool:
+            if (bound) return refuse(e, errc::thread_bound);
+            if (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select)) return refuse(e, errc::needs_ring);
+            return to_workers(e);
+        case tier::legacy: return refuse(e, refusal(e.number()));
         }
-        return true;
+        return placed::done;
     }
 
-    bool to_workers(const submit_entry& e) noexcept {
+    placed refuse(const submit_entry& e, errc why) noexcept {
+        count_loop(tier::legacy);
+        deliver(make_framework_completion(e, why));
+        return placed::done;
+    }
+
+    placed to_workers(const submit_entry& e) noexcept {
         const std::error_code ec = p_.workers.enqueue(e);
-        if (!ec) return true;
-        if (ec == errc::ring_full) return false;
+        if (!ec) {
+            count_loop(tier::worker_pool);
+            return placed::done;
+        }
+        if (ec == errc::ring_full) return placed::wait;
         deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
-        return true;
+        return placed::done;
+    }
+
+    // A linked chain: to io_uring when every entry can go there, else to one worker in order
+    // when every entry may run on a worker, else refused whole (one completion per entry).
+    placed place_chain(std::span<const submit_entry> chain) noexcept {
+        routes_.resize(chain.size());
+        bool all_ring = true, all_workers = true;
+        for (std::size_t i = 0; i < chain.size(); ++i) {
+            const submit_entry& e = chain[i];
+            const route_info r = p_.router.route(e.number());
+            routes_[i] = r;
+            all_ring = all_ring && r.tier == tier::io_uring &&
+                       e.number() != static_cast<std::uint32_t>(operation::cancel);
+            const bool bound = hooks_.thread_bound && hooks_.thread_bound(e);
+            all_workers = all_workers && r.tier != tier::legacy && r.worker_safe && !bound &&
+                          !(e.flags & (entry_flags::fixed_file | entry_flags::buffer_select));
+        }
+        if (all_ring) {
+            status s = status::unsupported;
+            if constexpr (requires(B& b) { b.submit_chain(chain, routes_.data()); })
+                s = p_.backend.submit_chain(chain, routes_.data());
+            if (s == status::ok) {
+                for (std::size_t i = 0; i < chain.size(); ++i) count_loop(tier::io_uring);
+                return placed::done;
+            }
+            if (s == status::ring_full) return placed::wait;
+            if (s != status::unsupported) return refuse_chain(chain, to_errc(s));
+        }
+        if (all_workers) {
+            if constexpr (requires(W& w) { w.enqueue_chain(chain); }) {
+                const std::error_code ec = p_.workers.enqueue_chain(chain);
+                if (!ec) {
+                    for (std::size_t i = 0; i < chain.size(); ++i) count_loop(tier::worker_pool);
+                    return placed::done;
+                }
+                if (ec == errc::ring_full) return placed::wait;
+                return refuse_chain(chain, static_cast<errc>(ec.value()));
+            }
+        }
+        return refuse_chain(chain, errc::chain_refused);
+    }
+
+    placed refuse_chain(std::span<const submit_entry> chain, errc why) noexcept {
+        for (const submit_entry& e : chain) refuse(e, why);
+        return placed::done;
+    }
+
+    // Takes entries from one lane. Returns how many were placed; `blocked` when the front
+    // entry (or chain) must wait for room in the backend or the pool.
+    std::size_t take(submit_ring& lane, std::size_t limit, bool& blocked) noexcept {
+        std::size_t taken = 0;
+        while (taken < limit) {
+            const submit_entry* e = lane.front_exclusive();
+            if (!e) break;
+            if (!e->continues_chain()) {
+                if (place(*e) == placed::wait) {
+                    blocked = true;
+                    break;
+                }
+                lane.pop_front_exclusive();
+                ++taken;
+                continue;
+            }
+            // A chain: wait until all of it is published, then place it as one unit.
+            chain_.clear();
+            const submit_entry* c = e;
+            for (std::size_t i = 0; c; c = lane.peek_exclusive(++i)) {
+                chain_.push_back(*c);
+                if (!c->continues_chain()) break;
+            }
+            if (!c) break; // the rest is still being written
+            if (place_chain(chain_) == placed::wait) {
+                blocked = true;
+                break;
+            }
+            for (std::size_t i = 0; i < chain_.size(); ++i) lane.pop_front_exclusive();
+            taken += chain_.size();
+        }
+        return taken;
     }
 
     std::size_t intake() noexcept {
-        std::size_t taken = 0;
-        // One sink slot per entry that might complete in place keeps "never drop" exact.
-        std::size_t room = p_.sink.free_slots();
         blocked_ = false;
-        while (taken < opts_.batch && room > 0) {
-            // Placed from its ring cell, not copied out; one that must wait stays at the front.
-            const submit_entry* e = ring_.front_exclusive();
-            if (!e) break;
-            if (!place(*e)) {
-                blocked_ = true;
-                break;
-            }
-            ring_.pop_front_exclusive();
-            ++taken;
-            --room;
+        const std::size_t targeted = take(targets_, opts_.batch, blocked_);
+        targets_inflight_ += static_cast<long>(targeted);
+        std::size_t taken = targeted;
+        // The submit lane waits while completions are held for a full sink, and takes no more
+        // entries than the sink has room for (backpressure: single-shot work then never
+        // outgrows the sink; only a multishot stream's completions are ever held).
+        const long room = static_cast<long>(p_.sink.free_slots()) - sink_inflight_;
+        if (!has_held_.load(std::memory_order_relaxed) && room > 0) {
+            const std::size_t n = take(lane_, std::min(static_cast<std::size_t>(room), opts_.batch), blocked_);
+            sink_inflight_ += static_cast<long>(n);
+            taken += n;
         }
         return taken; // run_once submits the batch: with one flush, or with the sleep's wait
     }
 
+    // ---- sleep and doorbell ----------------------------------------------------------------
+
+    bool intake_possible() const noexcept {
+        if (!targets_.empty()) return true;
+        return !lane_.empty() && !has_held_.load(std::memory_order_relaxed) &&
+               static_cast<long>(p_.sink.free_slots()) > sink_inflight_;
+    }
+
     // Always leaves the backend flushed: run_once defers a batch's flush to the wait here.
     void sleep(int timeout_ms = -1) noexcept {
-        if (p_.sink.free_slots() == 0) {
-            p_.backend.flush();
-            // Backpressure: nothing can move until the consumer pops. In inline mode the owner
-            // is the consumer, so return to it; threaded, sleep until on_consumed() rings.
-            if (inline_mode()) return;
-            sink_blocked_.store(true, std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            if (p_.sink.free_slots() == 0 && !stop_requested_.load(std::memory_order_acquire)) {
-                ++sleeps_;
-                p_.doorbell.wait_for_ms(timeout_ms);
-            }
-            sink_blocked_.store(false, std::memory_order_relaxed);
-            return;
-        }
         // Only threaded producers look at sleeping_ (an inline owner cannot submit while the
         // loop sleeps), so inline mode skips the flag and its fence.
         const bool announce = !inline_mode();
+        // Only the loop fills the sink, so "stuck" seen here stays true until a consumer pops;
+        // the pop after the fence below sees sink_blocked_ and rings (Dekker, as sleeping_).
+        const bool sink_stuck = has_held_.load(std::memory_order_relaxed) || p_.sink.free_slots() == 0;
         if (announce) {
             sleeping_.store(true, std::memory_order_relaxed);
+            if (sink_stuck) sink_blocked_.store(true, std::memory_order_relaxed);
             std::atomic_thread_fence(std::memory_order_seq_cst);
         }
-        // Idle with nothing queued, or stuck behind a full backend or pool (`blocked_`): either
-        // way only a completion, a doorbell or the timeout can change anything.
-        if ((ring_.empty() || blocked_) && !stop_requested_.load(std::memory_order_acquire)) {
+        // Idle, or stuck behind a full backend, pool or sink: only a completion, a doorbell
+        // (a submission, a consumer making room, stop) or the timeout can change anything.
+        // Inline mode does not sleep on a full sink unless a completion target waits: the
+        // owner is the sink's consumer.
+        if (inline_mode() && sink_stuck && targets_inflight_ <= 0) {
+            p_.backend.flush();
+        } else if ((blocked_ || !intake_possible()) && !stop_requested_.load(std::memory_order_acquire)) {
             ++sleeps_;
             if constexpr (requires { p_.doorbell.native_handle(); }) {
-                p_.backend.wait(p_.doorbell.native_handle(), timeout_ms); // submits, then waits
+                const int r = p_.backend.wait(p_.doorbell.native_handle(), timeout_ms); // submits, then waits
+                if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY)
+                    p_.doorbell.wait_for_ms(1); // a broken ring: its entries were failed; do not spin
             } else {
                 p_.backend.flush();
                 p_.doorbell.wait_for_ms(timeout_ms < 0 ? 1 : timeout_ms);
@@ -385,7 +655,10 @@ private:
         } else {
             p_.backend.flush();
         }
-        if (announce) sleeping_.store(false, std::memory_order_relaxed);
+        if (announce) {
+            sleeping_.store(false, std::memory_order_relaxed);
+            sink_blocked_.store(false, std::memory_order_relaxed);
+        }
         p_.doorbell.try_wait(); // consume the doorbell (no syscall unless it was rung)
     }
 
@@ -399,6 +672,7 @@ private:
     }
 
     void threaded_loop() noexcept {
+        enter_loop_thread();
         const bool spin = opts_.spin.count() > 0 && may_run_on_several_cpus();
         auto idle_since = std::chrono::steady_clock::time_point{};
         bool idle = false;
@@ -425,79 +699,73 @@ private:
         drain_for_shutdown();
     }
 
-    // Called on the loop thread (or by stop() when no loop thread exists).
+    // ---- shutdown --------------------------------------------------------------------------
+
+    void wait_drained() noexcept {
+        while (!drained()) drained_.wait(false, std::memory_order_acquire);
+    }
+
+    // On the loop thread (threaded), the owner (inline), or the destroyer.
     void drain_for_shutdown() noexcept {
-        // Exactly one caller drains (run()'s owner, stop() from another thread, the destructor);
-        // the others wait until it has finished.
+        // Exactly one caller drains; the others wait until it has finished.
         if (drain_claimed_.exchange(true, std::memory_order_acq_rel)) {
-            while (!drained()) std::this_thread::yield();
+            wait_drained();
             return;
         }
         enter_loop_thread();
         stopping_.store(true, std::memory_order_seq_cst);
         while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
         // Accepted but never started: complete as cancelled.
-        while (const submit_entry* e = ring_.front_exclusive()) {
-            deliver(make_completion(*e, -125 /* ECANCELED */));
-            ring_.pop_front_exclusive();
+        for (submit_ring* lane : {&targets_, &lane_}) {
+            while (const submit_entry* e = lane->front_exclusive()) {
+                deliver(make_completion(*e, -125 /* ECANCELED */));
+                lane->pop_front_exclusive();
+            }
         }
         p_.backend.cancel_all();
         p_.backend.flush();
         p_.workers.shutdown(); // finishes what it accepted
         while (p_.backend.inflight() > 0 || p_.workers.outstanding() > 0) {
-            if (drain_completions() == 0) {
-                // With a full sink, park what is visible; when nothing is, enter the kernel: the
-                // cancellations may still be running, or their CQEs may sit in the kernel's
-                // overflow list (in-flight + cancels + the doorbell can exceed the CQ), which
-                // only an io_uring_enter flushes. Reaping without entering would spin forever.
-                const std::size_t parked = p_.sink.free_slots() == 0 ? drain_into_leftovers() : 0;
-                if (parked == 0 && p_.backend.inflight() > 0) p_.backend.wait(-1, -1);
+            // The cancellations may still be running, or their CQEs may sit in the kernel's
+            // overflow list, which only an io_uring_enter flushes: reaping alone could spin.
+            if (drain_completions() == 0 && p_.backend.inflight() > 0) {
+                p_.backend.cancel_all(); // what a full submission queue refused the first time
+                const int r = p_.backend.wait(-1, -1);
+                if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
             }
         }
         drain_completions();
         p_.sink.flush_and_notify();
+        if constexpr (requires(B& b) { b.close_on_this_thread(); }) p_.backend.close_on_this_thread();
         drained_.store(true, std::memory_order_release);
-    }
-
-    // The sink is full and nobody may be consuming during shutdown: park completions aside.
-    // Completions that found the sink full during shutdown; the consumer may be polling
-    // concurrently, hence the lock (never taken on the normal path).
-    void park(const completion_entry& c) noexcept {
-        std::lock_guard lock(leftover_mutex_);
-        leftovers_.push_back(c);
-        has_leftovers_.store(true, std::memory_order_release);
-    }
-
-    std::size_t drain_into_leftovers() noexcept {
-        std::span<completion_entry> buf(scratch_.data(), scratch_.size());
-        std::size_t n = p_.backend.reap(buf);
-        n += p_.workers.reap(buf.subspan(n));
-        for (std::size_t i = 0; i < n; ++i) {
-            if (buf[i].entry_flags & entry_flags::direct_waiter)
-                reinterpret_cast<call_waiter*>(buf[i].corr_id)->complete(buf[i]);
-            else
-                park(buf[i]);
-        }
-        delivered_.fetch_add(n, std::memory_order_relaxed);
-        return n;
+        drained_.notify_all();
     }
 
     parts p_;
     dispatcher_options opts_;
     dispatcher_hooks hooks_;
-    submit_ring ring_;
+    submit_ring lane_;    // entries whose completions go to the sink
+    submit_ring targets_; // entries whose completions go to a completion target
     std::vector<completion_entry> scratch_;
+    std::vector<submit_entry> chain_;  // the chain being placed (loop thread)
+    std::vector<route_info> routes_;   // its routes
     bool blocked_ = false; // the front entry waits for room in the backend or the pool
+    long sink_inflight_ = 0;    // submit-lane entries taken whose completion has not been delivered
+    long targets_inflight_ = 0; // target-lane entries taken, not yet completed (drained ones make it negative)
     std::uint64_t sleeps_ = 0;
-    std::mutex leftover_mutex_;
-    std::vector<completion_entry> leftovers_;
-    std::size_t leftover_head_ = 0;
-    std::atomic<bool> has_leftovers_{false};
+    std::thread::id owner_; // inline: the thread that drives the loop
+    std::mutex held_mutex_;
+    std::deque<completion_entry> held_; // for the sink, in order, while it is full
+    std::atomic<bool> has_held_{false};
     std::atomic<bool> drained_{false};
-    std::atomic<bool> running_{false};
+    std::atomic<bool> in_loop_{false};
     std::atomic<bool> drain_claimed_{false};
+    std::atomic<bool> join_claimed_{false};
     std::atomic<std::size_t> producers_{0};
     std::thread thread_;
+    std::atomic<std::uint64_t> loop_tier_[tier_count] = {};
+    std::atomic<std::uint64_t> caller_tier_[tier_count] = {};
     alignas(cache_line) std::atomic<bool> sleeping_{false};
     std::atomic<bool> sink_blocked_{false};
     std::atomic<bool> stopping_{false};

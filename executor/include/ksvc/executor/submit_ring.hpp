@@ -56,6 +56,33 @@ public:
         }
     }
 
+    //! Pushes `n` values into consecutive cells or none (a linked chain must stay contiguous
+    //! however many producers push at once). `write(i, T&)` fills cell i of the run.
+    template <class Write>
+    bool try_emplace_n(std::size_t n, Write&& write) noexcept {
+        if (n == 0) return true;
+        if (n > mask_ + 1) return false;
+        std::size_t pos = tail_.load(std::memory_order_relaxed);
+        for (;;) {
+            bool free = true;
+            for (std::size_t i = 0; i < n && free; ++i)
+                free = seq_[(pos + i) & mask_].load(std::memory_order_acquire) == pos + i;
+            if (!free) {
+                const std::size_t now = tail_.load(std::memory_order_relaxed);
+                if (now == pos) return false; // full (not merely raced)
+                pos = now;
+                continue;
+            }
+            if (tail_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed)) {
+                for (std::size_t i = 0; i < n; ++i) {
+                    write(i, values_[(pos + i) & mask_]);
+                    seq_[(pos + i) & mask_].store(pos + i + 1, std::memory_order_release);
+                }
+                return true;
+            }
+        }
+    }
+
     bool try_pop(T& out) noexcept {
         std::size_t pos = head_.load(std::memory_order_relaxed);
         for (;;) {
@@ -96,6 +123,11 @@ public:
         const std::size_t pos = head_.load(std::memory_order_relaxed);
         const std::size_t i = pos & mask_;
         return seq_[i].load(std::memory_order_acquire) == pos + 1 ? &values_[i] : nullptr;
+    }
+    //! The entry `i` places behind the front, if it is published yet (single consumer).
+    [[nodiscard]] const T* peek_exclusive(std::size_t i) const noexcept {
+        const std::size_t pos = head_.load(std::memory_order_relaxed) + i;
+        return seq_[pos & mask_].load(std::memory_order_acquire) == pos + 1 ? &values_[pos & mask_] : nullptr;
     }
     void pop_front_exclusive() noexcept { // precondition: front_exclusive() != nullptr
         const std::size_t pos = head_.load(std::memory_order_relaxed);

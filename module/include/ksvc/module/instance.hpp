@@ -20,9 +20,11 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/capabilities.hpp>
 #include <ksvc/module/process.hpp>
+#include <ksvc/module/routers/route_table.hpp>
 #include <ksvc/module/shared_page/process_shared_page.hpp>
 #include <ksvc/module/sinks/ring_completion_sink.hpp>
 #include <ksvc/module/workers/fixed_pool.hpp>
+#include <ksvc/module/workers/syscall_runner.hpp>
 
 namespace ksvc {
 
@@ -75,15 +77,15 @@ public:
     using worker_type = W;
     using notifier_type = N;
     using buffer_type = P;
-    using dispatcher_type = dispatcher<R, B, W, S, SP, N>;
+    using dispatcher_type = dispatcher<R, B, W, N, S, SP>;
 
     explicit instance(instance_options o = {})
         : opts_(o), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
           backend_(detail::make_policy<B>(o, caps_)), workers_(detail::make_policy<W>(o, caps_)),
           notifier_(detail::make_policy<N>(o, caps_)), doorbell_(detail::make_policy<N>(o, caps_)),
           buffers_(detail::make_policy<P>(o, caps_)), sink_(o.sink_capacity),
-          dispatcher_({router_, backend_, workers_, sink_, page_, doorbell_},
-                      {o.mode, o.submit_capacity, o.batch, o.spin}, {&process::block_sigpipe_on_this_thread}),
+          dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {o.mode, o.submit_capacity, o.batch, o.spin},
+                      {&process::block_sigpipe_on_this_thread, &detail::run_syscall_here, &thread_bound_entry}),
           fork_gen_(process::fork_generation()) {
         sink_.attach(waker{&notify_consumer, this});
         dispatcher_.start();
@@ -95,19 +97,32 @@ public:
     instance(const instance&) = delete;
     instance& operator=(const instance&) = delete;
 
-    //! Blocking facade: the completion of `e` (check .ok(), .result, .error()).
-    completion_entry call(const submit_entry& e) noexcept {
-        if (forked()) return make_framework_completion(e, errc::forked_child);
-        return dispatcher_.call(e);
+    //! Blocking facade: the completion of `e` (check .ok(), .result, .error()). Any thread in
+    //! threaded mode (a Tier-2 call runs on the calling thread; a Tier-1 call on a private ring
+    //! unless the entry needs the shared one); the owner in inline mode. Never waits for sink
+    //! room. Refuses multishot operations (errc::multishot_call).
+    completion_entry call(const submit_entry& e) noexcept { return call(e, -1); }
+    //! The same with a deadline: a Tier-1 call is bounded by a link timeout and completes with
+    //! -ECANCELED when it passes. A syscall running on a thread cannot be interrupted: Tier-2
+    //! calls ignore the deadline.
+    completion_entry call(const submit_entry& e, std::chrono::milliseconds timeout) noexcept {
+        return call(e, static_cast<int>(timeout.count() < 0 ? 0 : timeout.count()));
     }
-    //! Asynchronous: the completion arrives through poll()/wait_completions().
+    //! Asynchronous: the completion arrives through poll()/wait_completions(), or at the
+    //! completion target the entry names.
     std::error_code submit(const submit_entry& e) noexcept {
         if (forked()) return make_error_code(errc::forked_child);
         return dispatcher_.submit(e);
     }
+    //! Several entries, contiguously and all or nothing: the way to submit a linked chain.
+    std::error_code submit(std::span<const submit_entry> es) noexcept {
+        if (forked()) return make_error_code(errc::forked_child);
+        return dispatcher_.submit(es);
+    }
     //! Takes delivered completions (one consumer thread at a time); never blocks.
     std::size_t poll(std::span<completion_entry> out) noexcept {
         if (forked()) return 0;
+        dispatcher_.on_owner_poll();
         std::size_t n = sink_.pop(out);
         if (n) dispatcher_.on_consumed();
         if (n < out.size()) n += dispatcher_.take_leftovers(out.subspan(n));
@@ -135,6 +150,12 @@ public:
     }
 
     const capabilities& caps() const noexcept { return caps_; }
+    //! The ring features in effect (after auto decisions and fallbacks), for io_uring backends.
+    decltype(auto) features() const noexcept
+        requires requires(const B& b) { b.features(); }
+    {
+        return backend_.features();
+    }
     const R& router() const noexcept { return router_; }
     B& backend() noexcept { return backend_; }
     W& workers() noexcept { return workers_; }
@@ -144,6 +165,11 @@ public:
     dispatcher_type& loop() noexcept { return dispatcher_; }
 
 private:
+    completion_entry call(const submit_entry& e, int timeout_ms) noexcept {
+        if (forked()) return make_framework_completion(e, errc::forked_child);
+        return dispatcher_.call(e, timeout_ms);
+    }
+    static bool thread_bound_entry(const submit_entry& e) noexcept { return routing::thread_bound(e); }
     static void notify_consumer(void* self) noexcept { static_cast<instance*>(self)->notifier_.notify(); }
     bool forked() const noexcept { return fork_gen_ != process::fork_generation(); }
 

@@ -1,6 +1,7 @@
 #pragma once
 //! Process-level facts policies need: fork detection and SIGPIPE containment.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace ksvc::process {
@@ -23,5 +24,28 @@ void block_sigpipe_on_this_thread() noexcept;
 
 //! Discards a pending thread-directed SIGPIPE (after a -EPIPE result). No-op if none.
 void consume_sigpipe() noexcept;
+
+//! Copies between this process's memory and a user pointer through process_vm_readv/writev,
+//! so a bad pointer gives false (the syscall's EFAULT) instead of a crash on the thread that
+//! translates or answers an entry. Used only where ksvc itself must read or write user memory.
+bool copy_from_user(void* dst, const void* user_src, std::size_t n) noexcept;
+bool copy_to_user(void* user_dst, const void* src, std::size_t n) noexcept;
+
+//! Blocks SIGPIPE on the calling thread for one syscall run on a caller's own thread: the
+//! constructor blocks it (one sigprocmask), the destructor consumes a SIGPIPE the call raised
+//! (only after an EPIPE reported through result()) and restores the mask. When the thread already had
+//! SIGPIPE blocked nothing changes: the signal stays pending exactly as the raw syscall leaves it.
+class sigpipe_scope {
+public:
+    sigpipe_scope() noexcept;
+    ~sigpipe_scope();
+    sigpipe_scope(const sigpipe_scope&) = delete;
+    sigpipe_scope& operator=(const sigpipe_scope&) = delete;
+    void result(long long r) noexcept { epipe_ = r == -32; }
+
+private:
+    bool was_blocked_ = false;
+    bool epipe_ = false;
+};
 
 } // namespace ksvc::process

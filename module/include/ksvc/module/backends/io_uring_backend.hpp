@@ -1,61 +1,206 @@
 #pragma once
-//! io_uring_backend<Features...> — the Tier-1 backend over liburing. Features compose
-//! orthogonally (later issues add sqpoll, fixed_files, fixed_buffers); `basic_io_uring` is the
-//! plain ring. All work happens in the non-template uring_engine (module/src), so the feature
-//! template stays thin and cheap to instantiate.
+//! io_uring_backend<Features...> — the Tier-1 backend, with ring features as types that
+//! compose orthogonally:
+//!
+//!   using my_ring = io_uring_backend<single_issuer, defer_taskrun, registered_ring_fd>;
+//!
+//! A feature type names its IORING_SETUP_* bits, what it requires and excludes, whether it
+//! binds the ring to one thread, and its default `auto / on / off` setting with its fallback
+//! `strict / graceful / warn` (overridable per instance through io_uring_options::override_of).
+//! The set is checked at compile time (Boost.Hana folds it): duplicates, DEFER_TASKRUN without
+//! SINGLE_ISSUER, TASKRUN_FLAG without COOP_TASKRUN or DEFER_TASKRUN, SQPOLL with COOP_TASKRUN
+//! or DEFER_TASKRUN are errors that name both features.
+//!
+//! At run time each feature is decided against the capability snapshot:
+//!   auto     use it when the kernel has it (SQPOLL only with more than two CPUs: a poller
+//!            thread competes with the application on a small machine);
+//!   on       wanted; if the kernel lacks it: strict throws std::system_error naming the feature,
+//!            the kernel and the reason; graceful takes the next best (DEFER_TASKRUN ->
+//!            COOP_TASKRUN -> none, registered ring fd -> plain fd, SQPOLL -> none); warn does the
+//!            same and logs one line through the log hook;
+//!   off      not used.
+//! A setup the kernel refuses with EINVAL is retried down the same ladder. features() reports
+//! what the ring got.
+//!
+//! Threads: the ring is driven by one thread — the loop thread in threaded mode, the owner in
+//! inline mode. A ring that binds to its thread (SINGLE_ISSUER) is created disabled and enabled
+//! by the first thread that drives it (attach_to_this_thread), which also registers the ring fd;
+//! teardown runs there too (close_on_this_thread).
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
-#include <system_error>
+#include <string>
+#include <string_view>
+
+#include <boost/hana/any_of.hpp>
+#include <boost/hana/contains.hpp>
+#include <boost/hana/fold_left.hpp>
+#include <boost/hana/integral_constant.hpp>
+#include <boost/hana/length.hpp>
+#include <boost/hana/sort.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+#include <boost/hana/unique.hpp>
 
 #include <ksvc/core/concepts/io_backend.hpp>
 #include <ksvc/core/kernel.hpp>
+#include <ksvc/module/backends/uring_engine.hpp>
 
 namespace ksvc {
 
+enum class feature_mode : std::uint8_t { automatic, on, off };
+enum class fallback_policy : std::uint8_t { strict, graceful, warn };
+struct feature_setting {
+    feature_mode mode = feature_mode::off;
+    fallback_policy fallback = fallback_policy::graceful;
+};
+
+enum class feature_id : std::uint8_t {
+    sqpoll, coop_taskrun, taskrun_flag, single_issuer, defer_taskrun, registered_ring_fd, submit_all,
+    cq_entries, iowq_max_workers, count
+};
+inline constexpr std::size_t feature_count = static_cast<std::size_t>(feature_id::count);
+std::string_view to_string(feature_id f) noexcept;
+
+//! One line of text, once per instance and fallback (`warn`), or a setup note.
+using log_hook = void (*)(std::string_view line) noexcept;
+//! The default hook: one line on stderr, prefixed "ksvc: ".
+void log_to_stderr(std::string_view line) noexcept;
+
 struct io_uring_options {
-    unsigned entries = 256;       //!< SQ entries; the CQ gets 2x, in-flight is capped at `entries`
-    std::uint32_t setup_flags = 0; //!< extra IORING_SETUP_* bits
+    unsigned entries = 256;        //!< SQ entries; the CQ gets `cq_entries` (default 2x)
+    unsigned cq_entries = 0;       //!< 0: 2 x entries (cq_entries<N> feature or this)
+    std::uint32_t setup_flags = 0; //!< extra raw IORING_SETUP_* bits (expert escape hatch)
+    //! Run-time override of a feature's setting, whatever the type says.
+    std::array<std::optional<feature_setting>, feature_count> override_of{};
+    log_hook log = &log_to_stderr;
+    //! Test hook: replaces io_uring_setup(2) (return an fd or -errno), to inject refusals.
+    int (*setup_hook)(unsigned entries, io_uring_params* p) noexcept = nullptr;
+    //! Online CPUs for `auto` decisions (0: sysconf).
+    unsigned online_cpus = 0;
 };
 
 namespace detail {
-class uring_engine {
-public:
-    //! Throws std::system_error naming io_uring_queue_init_params (ENOMEM names
-    //! RLIMIT_MEMLOCK), or errc::io_uring_unavailable with the snapshot's reason.
-    uring_engine(const capabilities& caps, io_uring_options opts);
-    ~uring_engine();
-    uring_engine(const uring_engine&) = delete;
-    uring_engine& operator=(const uring_engine&) = delete;
-
-    std::error_code submit(const submit_entry& e, route_info r) noexcept;
-    int flush() noexcept;
-    std::size_t reap(std::span<completion_entry> out) noexcept;
-    std::error_code cancel(std::uint64_t corr_id) noexcept;
-    std::size_t cancel_all() noexcept;
-    int wait(int fd, int timeout_ms) noexcept;
-    std::size_t inflight() const noexcept;
-    std::size_t capacity() const noexcept;
-    bool supports(opcode op) const noexcept;
-    //! Whether `e` (routed to io_uring) has an exact SQE translation; for the route tests.
-    static bool translates(std::uint32_t nr) noexcept;
-    int ring_fd() const noexcept;
-    std::uint32_t setup_flags() const noexcept;
-
-private:
-    struct state;
-    std::unique_ptr<state> s_;
+//! Requested ring setup: the feature types' settings folded, then the instance's overrides.
+struct ring_request {
+    io_uring_options opts;
+    std::array<feature_setting, feature_count> settings{};
+    unsigned sqpoll_idle_ms = 1000;
+    int sqpoll_cpu = -1;
+    unsigned iowq_bounded = 0, iowq_unbounded = 0;
 };
+} // namespace detail
+
+// ---- feature types --------------------------------------------------------------------------
+namespace features {
+template <feature_id Id, std::uint32_t Bits, bool BindsThread, feature_mode M, fallback_policy F>
+struct basic_feature {
+    static constexpr feature_id id = Id;
+    static constexpr std::uint32_t setup_bits = Bits;
+    static constexpr bool binds_thread = BindsThread;
+    static constexpr feature_setting setting{M, F};
+    static void apply(detail::ring_request&) noexcept {}
+};
+} // namespace features
+
+//! IORING_SETUP_SQPOLL: a kernel thread polls the SQ (idle `IdleMs`, pinned to `Cpu` if >= 0).
+template <unsigned IdleMs = 1000, int Cpu = -1, feature_mode M = feature_mode::on,
+          fallback_policy F = fallback_policy::graceful>
+struct sqpoll : features::basic_feature<feature_id::sqpoll, setup_flag::sqpoll, false, M, F> {
+    static void apply(detail::ring_request& r) noexcept {
+        r.sqpoll_idle_ms = IdleMs;
+        r.sqpoll_cpu = Cpu;
+    }
+};
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using coop_taskrun_t = features::basic_feature<feature_id::coop_taskrun, setup_flag::coop_taskrun, false, M, F>;
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using taskrun_flag_t = features::basic_feature<feature_id::taskrun_flag, setup_flag::taskrun_flag, false, M, F>;
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using single_issuer_t = features::basic_feature<feature_id::single_issuer, setup_flag::single_issuer, true, M, F>;
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using defer_taskrun_t = features::basic_feature<feature_id::defer_taskrun, setup_flag::defer_taskrun, true, M, F>;
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using registered_ring_fd_t = features::basic_feature<feature_id::registered_ring_fd, 0, true, M, F>;
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using submit_all_t = features::basic_feature<feature_id::submit_all, setup_flag::submit_all, false, M, F>;
+
+// The defaults as types of their own, so diagnostics and test names say what they are.
+struct coop_taskrun : coop_taskrun_t<> {};
+struct taskrun_flag : taskrun_flag_t<> {};
+struct single_issuer : single_issuer_t<> {};
+struct defer_taskrun : defer_taskrun_t<> {};
+struct registered_ring_fd : registered_ring_fd_t<> {};
+struct submit_all : submit_all_t<> {};
+
+//! CQ size (IORING_SETUP_CQSIZE): N entries instead of 2 x SQ.
+template <unsigned N>
+struct cq_entries : features::basic_feature<feature_id::cq_entries, 0, false, feature_mode::on, fallback_policy::graceful> {
+    static_assert(N > 0 && (N & (N - 1)) == 0, "ksvc::cq_entries<N>: N must be a power of two");
+    static void apply(detail::ring_request& r) noexcept {
+        if (r.opts.cq_entries == 0) r.opts.cq_entries = N;
+    }
+};
+//! io-wq limits (IORING_REGISTER_IOWQ_MAX_WORKERS, 5.15): bounded and unbounded workers.
+template <unsigned Bounded, unsigned Unbounded, feature_mode M = feature_mode::on,
+          fallback_policy F = fallback_policy::graceful>
+struct iowq_max_workers : features::basic_feature<feature_id::iowq_max_workers, 0, false, M, F> {
+    static void apply(detail::ring_request& r) noexcept {
+        r.iowq_bounded = Bounded;
+        r.iowq_unbounded = Unbounded;
+    }
+};
+
+namespace detail {
+namespace hana = boost::hana;
+
+template <class... F>
+struct feature_set {
+    static constexpr auto ids = hana::make_tuple(hana::integral_c<int, static_cast<int>(F::id)>...);
+    template <feature_id Id>
+    static constexpr bool has = hana::contains(ids, hana::integral_c<int, static_cast<int>(Id)>);
+    static constexpr bool unique = hana::length(hana::unique(hana::sort(ids))) == hana::length(ids);
+    static constexpr std::uint32_t setup_bits =
+        hana::fold_left(hana::make_tuple(F::setup_bits...), std::uint32_t{0}, [](std::uint32_t a, std::uint32_t b) { return a | b; });
+    static constexpr bool binds_thread = hana::any_of(hana::make_tuple(hana::bool_c<F::binds_thread>...), [](auto b) { return b; });
+};
+
+template <class... F>
+constexpr bool check_features() {
+    using set = feature_set<F...>;
+    // GCC 12's static_assert takes only a literal: one message per rule.
+    static_assert(set::unique, "ksvc::io_uring_backend: a feature is listed twice");
+    static_assert(!set::template has<feature_id::defer_taskrun> || set::template has<feature_id::single_issuer>,
+                  "ksvc::io_uring_backend: defer_taskrun requires single_issuer (IORING_SETUP_DEFER_TASKRUN needs IORING_SETUP_SINGLE_ISSUER)");
+    static_assert(!set::template has<feature_id::taskrun_flag> || set::template has<feature_id::coop_taskrun> ||
+                      set::template has<feature_id::defer_taskrun>,
+                  "ksvc::io_uring_backend: taskrun_flag requires coop_taskrun or defer_taskrun");
+    static_assert(!set::template has<feature_id::sqpoll> || !set::template has<feature_id::coop_taskrun>,
+                  "ksvc::io_uring_backend: sqpoll excludes coop_taskrun (an SQPOLL ring runs task work on its poller)");
+    static_assert(!set::template has<feature_id::sqpoll> || !set::template has<feature_id::defer_taskrun>,
+                  "ksvc::io_uring_backend: sqpoll excludes defer_taskrun (the kernel refuses the pair)");
+    return true;
+}
 } // namespace detail
 
 template <class... Features>
 class io_uring_backend {
-public:
-    explicit io_uring_backend(const capabilities& caps, io_uring_options opts = {})
-        : engine_(caps, with_features(opts)) {}
+    static_assert(detail::check_features<Features...>());
 
-    std::error_code submit(const submit_entry& e, route_info r) noexcept { return engine_.submit(e, r); }
+public:
+    using feature_set = detail::feature_set<Features...>;
+    //! Whether the ring, by its type, binds to the one thread that drives it.
+    static constexpr bool binds_thread = feature_set::binds_thread;
+
+    explicit io_uring_backend(const capabilities& caps, io_uring_options opts = {}) : engine_(caps, request(opts)) {}
+
+    status submit(const submit_entry& e, route_info r) noexcept { return engine_.submit(e, r); }
+    status submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {
+        return engine_.submit_chain(chain, routes);
+    }
     int flush() noexcept { return engine_.flush(); }
     std::size_t reap(std::span<completion_entry> out) noexcept { return engine_.reap(out); }
     std::error_code cancel(std::uint64_t corr_id) noexcept { return engine_.cancel(corr_id); }
@@ -64,18 +209,45 @@ public:
     std::size_t inflight() const noexcept { return engine_.inflight(); }
     std::size_t capacity() const noexcept { return engine_.capacity(); }
     bool supports(opcode op) const noexcept { return engine_.supports(op); }
+
+    void attach_to_this_thread() noexcept { engine_.attach_to_this_thread(); }
+    void close_on_this_thread() noexcept { engine_.close_on_this_thread(); }
+    bool call_here(const submit_entry& e, route_info r, int timeout_ms, completion_entry& out) noexcept {
+        return engine_.call_here(e, r, timeout_ms, out);
+    }
+    void interrupt_calls() noexcept { engine_.interrupt_calls(); }
+    //! The live ring binds to its driving thread (by type, or through raw setup_flags).
+    bool owner_thread() const noexcept { return engine_.features().owner_thread; }
+
     int ring_fd() const noexcept { return engine_.ring_fd(); }
-    std::uint32_t setup_flags() const noexcept { return engine_.setup_flags(); }
+    std::uint32_t setup_flags() const noexcept { return engine_.features().setup_flags; }
+    const effective_features& features() const noexcept { return engine_.features(); }
+    int last_enter_error() const noexcept { return engine_.last_enter_error(); }
 
 private:
-    static io_uring_options with_features(io_uring_options o) noexcept {
-        (Features::apply(o), ...);
-        return o;
+    static detail::ring_request request(const io_uring_options& o) noexcept {
+        detail::ring_request r;
+        r.opts = o;
+        // Features a type does not name: submit_all is on when the kernel has it (a batch
+        // continues past a failing SQE), the rest are off.
+        r.settings[static_cast<std::size_t>(feature_id::submit_all)] = {feature_mode::automatic, fallback_policy::graceful};
+        ((r.settings[static_cast<std::size_t>(Features::id)] = Features::setting), ...);
+        (Features::apply(r), ...);
+        for (std::size_t i = 0; i < feature_count; ++i)
+            if (o.override_of[i]) r.settings[i] = *o.override_of[i];
+        return r;
     }
     detail::uring_engine engine_;
 };
 
+//! The plain ring.
 using basic_io_uring = io_uring_backend<>;
 static_assert(io_backend<basic_io_uring>);
+//! A kernel thread polls the submission queue.
+using sqpoll_io_uring = io_uring_backend<sqpoll<>>;
+static_assert(io_backend<sqpoll_io_uring>);
+//! One thread submits and completes: the kernel defers task work to it.
+using owner_thread_io_uring = io_uring_backend<single_issuer, defer_taskrun, registered_ring_fd>;
+static_assert(io_backend<owner_thread_io_uring>);
 
 } // namespace ksvc

@@ -1,12 +1,14 @@
 #pragma once
 //! probe_router — routes by the live (or an injected) capability snapshot, decided once at
-//! construction into a flat table: route() is one bounds check and one load.
+//! construction into flat tables: route() is one bounds check and one load for a syscall, two
+//! for an operation number.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 
 #include <ksvc/core/concepts/syscall_router.hpp>
 #include <ksvc/core/kernel.hpp>
+#include <ksvc/core/operations.hpp>
 #include <ksvc/module/capabilities.hpp>
 #include <ksvc/module/routers/route_table.hpp>
 
@@ -19,19 +21,27 @@ public:
     //! Routes for an injected snapshot (tests, --assume-kernel).
     explicit probe_router(const capabilities& caps) noexcept {
         for (std::uint32_t n = 0; n < table_.size(); ++n) {
-            table_[n] = routing::resolve(n, [&](opcode op) { return caps.has(op); });
+            table_[n] = routing::resolve(n, caps);
             ++counts_[static_cast<std::size_t>(table_[n].tier)];
         }
+        for (std::uint32_t i = 0; i < operations_.size(); ++i)
+            operations_[i] = routing::resolve_operation(operation_base + i, caps);
     }
 
     [[nodiscard]] route_info route(std::uint32_t nr) const noexcept {
-        return nr < table_.size() ? table_[nr] : route_info{tier::legacy, opcode::none, false};
+        if (nr < table_.size()) [[likely]]
+            return table_[nr];
+        if (nr - operation_base < operations_.size()) return operations_[nr - operation_base];
+        return route_info{tier::legacy, opcode::none, false};
     }
+    //! One past the highest routed syscall number (operation numbers are routed too, apart).
     [[nodiscard]] std::size_t table_size() const noexcept { return table_.size(); }
+    //! How many syscall numbers route to `t` (operations are not counted).
     [[nodiscard]] std::size_t count(tier t) const noexcept { return counts_[static_cast<std::size_t>(t)]; }
 
 private:
     std::array<route_info, routing::x86_64_classes.size()> table_{};
+    std::array<route_info, operation_count> operations_{};
     std::array<std::size_t, tier_count> counts_{};
 };
 static_assert(syscall_router<probe_router>);

@@ -14,6 +14,9 @@
 #include <array>
 #include <cstdint>
 
+#include <ksvc/core/entry.hpp>
+#include <ksvc/core/kernel.hpp>
+#include <ksvc/core/operations.hpp>
 #include <ksvc/core/route.hpp>
 #include <ksvc/core/syscalls.hpp>
 
@@ -169,6 +172,63 @@ constexpr route_info resolve(std::uint32_t n, HasOpcode&& has) noexcept {
     if (c.tier == tier::io_uring && !has(c.op))
         return {c.worker_safe ? tier::worker_pool : tier::legacy, opcode::none, c.worker_safe};
     return {c.tier, c.op, c.worker_safe};
+}
+
+//! Routes a syscall for a capability snapshot: resolve() plus the feature gates of single
+//! routes — readv/writev at the current position need IORING_FEAT_RW_CUR_POS (5.6), not only
+//! the opcode (5.1).
+inline route_info resolve(std::uint32_t n, const capabilities& caps) noexcept {
+    namespace nr = ksvc::syscalls::x86_64;
+    route_info r = resolve(n, [&](opcode op) { return caps.has(op); });
+    if (r.tier == tier::io_uring && (n == nr::readv || n == nr::writev) &&
+        !caps.has_feature(ring_feature::rw_cur_pos))
+        r = {tier::worker_pool, opcode::none, true};
+    return r;
+}
+
+//! Routes an operation number (operations.hpp) for a capability snapshot: native from its
+//! kernel on, emulated where its table row says so and the base opcode exists, else refused
+//! (tier::legacy; the dispatcher answers errc::unsupported). No operation may run on a worker.
+inline route_info resolve_operation(std::uint32_t n, const capabilities& caps) noexcept {
+    const operation_info* i = info(static_cast<operation>(n));
+    if (!i || !caps.has(i->code)) return {tier::legacy, opcode::none, false};
+    if (caps.version >= i->since) return {tier::io_uring, i->code, false};
+    if (i->below == fallback::emulated) return {tier::io_uring, i->code, false, true};
+    return {tier::legacy, opcode::none, false};
+}
+
+//! Whether this entry acts on the calling thread although its syscall usually does not
+//! (perf_event_open for pid 0, close_range with CLOSE_RANGE_UNSHARE, wait4/waitid with
+//! __WNOTHREAD): it must run on the caller's thread, never on a pool thread.
+constexpr bool thread_bound(const submit_entry& e) noexcept {
+    namespace nr = ksvc::syscalls::x86_64;
+    switch (e.nr) {
+    case nr::perf_event_open: // (attr, pid, cpu, group_fd, flags): pid 0 = this thread
+        return static_cast<int>(e.args[1]) == 0 && !(e.args[4] & 4u /* PERF_FLAG_PID_CGROUP */);
+    case nr::close_range: return e.args[2] & 2u; // CLOSE_RANGE_UNSHARE unshares this thread's table
+    case nr::wait4: return e.args[2] & 0x20000000u; // __WNOTHREAD
+    case nr::waitid: return e.args[3] & 0x20000000u;
+    default: return false;
+    }
+}
+
+//! Whether a worker may run this entry: its route allows it, it names no ring resource
+//! (a registered-file index or a buffer group means nothing to syscall(2)) and it is not
+//! bound to the calling thread.
+constexpr bool worker_safe(const submit_entry& e, route_info r) noexcept {
+    constexpr std::uint32_t ring_only = entry_flags::fixed_file | entry_flags::buffer_select;
+    return r.worker_safe && !(e.flags & ring_only) && !thread_bound(e);
+}
+
+//! Syscalls that can raise SIGPIPE (a write to a pipe or socket whose reader is gone).
+constexpr bool may_raise_sigpipe(std::uint32_t n) noexcept {
+    namespace nr = ksvc::syscalls::x86_64;
+    switch (n) {
+    case nr::write: case nr::writev: case nr::pwrite64: case nr::pwritev: case nr::pwritev2:
+    case nr::sendto: case nr::sendmsg: case nr::sendmmsg: case nr::splice: case nr::tee:
+    case nr::vmsplice: case nr::sendfile: case nr::copy_file_range: return true;
+    default: return false;
+    }
 }
 
 } // namespace ksvc::routing

@@ -29,6 +29,8 @@ public:
     fixed_pool& operator=(const fixed_pool&) = delete;
 
     std::error_code enqueue(const submit_entry& e) noexcept;
+    //! A linked chain, run in order by one worker (see detail::run_chain). Never blocks.
+    std::error_code enqueue_chain(std::span<const submit_entry> chain) noexcept;
     std::size_t reap(std::span<completion_entry> out) noexcept;
     void attach(waker w) noexcept { wake_ = w; }
     void shutdown() noexcept;
@@ -41,6 +43,7 @@ public:
     static std::size_t default_threads() noexcept;
 
 private:
+    static constexpr std::uint32_t chain_marker = 0xffffffffu;
     void run() noexcept;
     std::size_t capacity_;
     bounded_ring<submit_entry> in_;

@@ -25,6 +25,16 @@ public:
         wake_();
         return {};
     }
+    std::error_code enqueue_chain(std::span<const submit_entry> chain) noexcept {
+        if (stopped_) return make_error_code(errc::shut_down);
+        if (done_.size() + chain.size() > capacity_) return make_error_code(errc::ring_full);
+        process::block_sigpipe_on_this_thread();
+        const std::size_t at = done_.size();
+        done_.resize(at + chain.size()); // reserved to capacity_ at construction
+        detail::run_chain(chain.data(), chain.size(), done_.data() + at);
+        wake_();
+        return {};
+    }
     std::size_t reap(std::span<completion_entry> out) noexcept {
         std::size_t n = done_.size() < out.size() ? done_.size() : out.size();
         for (std::size_t i = 0; i < n; ++i) out[i] = done_[i];
