@@ -26,15 +26,18 @@ namespace entry_flags {
 inline constexpr std::uint32_t completion_target = 1u << 0;
 inline constexpr std::uint32_t framework_mask = 0x000000ffu;
 
-//! Per-entry modifiers (bits 8-15). They map onto IOSQE_* on io_uring; a worker honours
-//! link/hardlink (the chain runs in order on one thread) and ignores the hints.
-inline constexpr std::uint32_t link = 1u << 8;          //!< the next entry runs only if this one succeeds fully
-inline constexpr std::uint32_t hardlink = 1u << 9;      //!< the next entry runs after this one, whatever its result
-inline constexpr std::uint32_t drain = 1u << 10;        //!< starts after everything submitted before it completed
-inline constexpr std::uint32_t force_async = 1u << 11;  //!< io_uring: go straight to io-wq (a hint)
-inline constexpr std::uint32_t skip_success = 1u << 12; //!< no completion when it succeeds (io_uring 5.17+)
-inline constexpr std::uint32_t fixed_file = 1u << 13;   //!< the fd argument is a registered-file index
-inline constexpr std::uint32_t buffer_select = 1u << 14; //!< the kernel picks a buffer from group nr >> 16
+//! Per-entry modifiers (bits 8-15), in the order of IOSQE_* shifted by 8 so the backend maps
+//! them with one shift. A worker honours link/hardlink (the chain runs in order on one thread)
+//! and ignores the hints.
+inline constexpr std::uint32_t fixed_file = 1u << 8;    //!< the fd argument is a registered-file index
+inline constexpr std::uint32_t drain = 1u << 9;         //!< starts after everything submitted before it completed
+inline constexpr std::uint32_t link = 1u << 10;         //!< the next entry runs only if this one succeeds fully
+inline constexpr std::uint32_t hardlink = 1u << 11;     //!< the next entry runs after this one, whatever its result
+inline constexpr std::uint32_t force_async = 1u << 12;  //!< io_uring: go straight to io-wq (a hint)
+inline constexpr std::uint32_t buffer_select = 1u << 13; //!< the kernel picks a buffer from group nr >> 16
+//! No completion is delivered when it succeeds. ksvc still reaps the kernel's CQE (its
+//! in-flight slot must be released), so this saves the consumer, not the CQ.
+inline constexpr std::uint32_t skip_success = 1u << 14;
 inline constexpr std::uint32_t modifier_mask = 0x0000ff00u;
 inline constexpr std::uint32_t chain_mask = link | hardlink;
 

@@ -78,7 +78,7 @@ inline constexpr std::array<operation_info, operation_count> operation_table{{
      "refused below 6.1 (use sendmsg)"},
     {operation::poll, "poll", opcode::poll_add, {5, 1}, fallback::refused, false, false, "refused"},
     {operation::poll_multishot, "poll_multishot", opcode::poll_add, {5, 13}, fallback::emulated, true, false,
-     "emulated from 5.1: a one-shot poll re-armed after each event"},
+     "emulated from 5.1: a one-shot poll re-armed after each event (level-triggered: a still-ready fd completes again)"},
     {operation::timeout, "timeout", opcode::timeout, {5, 4}, fallback::refused, false, false, "refused below 5.4"},
     {operation::link_timeout, "link_timeout", opcode::link_timeout, {5, 5}, fallback::refused, false, false,
      "refused below 5.5"},

@@ -1,0 +1,133 @@
+#pragma once
+//! Typed builders for ksvc operations (core/operations.hpp): ksvc::op::poll(fd, POLLIN) etc.
+//! -> submit_entry, next to ksvc::sys::* for syscalls, plus the per-entry modifiers.
+//!
+//! Argument lifetime: what an entry points to (buffers, iovecs, msghdrs, addresses, paths) is
+//! read by the kernel when the loop flushes and written until the completion: it must stay
+//! valid until the entry's completion (the last one, for multishot), not only until submit().
+//! Durations travel by value (the timespec lives in ksvc's in-flight slot).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <sys/socket.h>
+
+#include <ksvc/core/entry.hpp>
+#include <ksvc/core/operations.hpp>
+
+namespace ksvc::op {
+
+namespace detail {
+template <class... A>
+constexpr submit_entry make(operation o, A... a) noexcept {
+    submit_entry e;
+    e.nr = static_cast<std::uint32_t>(o);
+    std::size_t i = 0;
+    ((e.args[i++] = static_cast<std::uint64_t>(a)), ...);
+    return e;
+}
+inline std::uint64_t ptr(const void* p) noexcept { return reinterpret_cast<std::uint64_t>(p); }
+inline std::uint64_t ns(std::chrono::nanoseconds d) noexcept {
+    return d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
+}
+} // namespace detail
+
+inline submit_entry nop() noexcept { return detail::make(operation::nop); }
+
+//! Multishot accept: a completion per connection (the new fd), `more` until the stream ends.
+inline submit_entry accept_multishot(int fd, int flags = 0) noexcept {
+    return detail::make(operation::accept_multishot, static_cast<std::uint64_t>(fd), static_cast<std::uint32_t>(flags));
+}
+//! Multishot recv from buffer group `group`: a completion per buffer (flags `buffer`, aux = id).
+inline submit_entry recv_multishot(int fd, std::uint16_t group, int flags = 0, std::uint32_t max_len = 0) noexcept {
+    submit_entry e = detail::make(operation::recv_multishot, static_cast<std::uint64_t>(fd),
+                                  static_cast<std::uint32_t>(flags), max_len);
+    e.flags |= entry_flags::buffer_select;
+    e.nr |= static_cast<std::uint32_t>(group) << 16;
+    return e;
+}
+//! One recv into a buffer the kernel picks from group `group`.
+inline submit_entry recv_select(int fd, std::uint32_t len, std::uint16_t group, int flags = 0) noexcept {
+    submit_entry e = detail::make(operation::recv_select, static_cast<std::uint64_t>(fd), len, static_cast<std::uint32_t>(flags));
+    e.flags |= entry_flags::buffer_select;
+    e.nr |= static_cast<std::uint32_t>(group) << 16;
+    return e;
+}
+//! One send from the buffers of group `group` (6.10).
+inline submit_entry send_select(int fd, std::uint32_t len, std::uint16_t group, int flags = 0) noexcept {
+    submit_entry e = detail::make(operation::send_select, static_cast<std::uint64_t>(fd), len, static_cast<std::uint32_t>(flags));
+    e.flags |= entry_flags::buffer_select;
+    e.nr |= static_cast<std::uint32_t>(group) << 16;
+    return e;
+}
+//! Read into / write from registered buffer `index` (which `buf` must lie in).
+inline submit_entry read_fixed(int fd, void* buf, std::uint32_t len, std::uint64_t off, std::uint16_t index) noexcept {
+    return detail::make(operation::read_fixed, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, off, index);
+}
+inline submit_entry write_fixed(int fd, const void* buf, std::uint32_t len, std::uint64_t off, std::uint16_t index) noexcept {
+    return detail::make(operation::write_fixed, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, off, index);
+}
+//! Zero-copy send: the result, then a `notif` completion once the kernel let go of `buf`
+//! (aux has completion_flags::zc_copied_aux when it copied anyway). Keep `buf` until then.
+inline submit_entry send_zc(int fd, const void* buf, std::uint32_t len, int flags = 0) noexcept {
+    return detail::make(operation::send_zc, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, static_cast<std::uint32_t>(flags));
+}
+inline submit_entry sendmsg_zc(int fd, const msghdr* m, int flags = 0) noexcept {
+    return detail::make(operation::sendmsg_zc, static_cast<std::uint64_t>(fd), detail::ptr(m), static_cast<std::uint32_t>(flags));
+}
+//! One readiness completion (the ready poll mask).
+inline submit_entry poll(int fd, std::uint32_t events) noexcept {
+    return detail::make(operation::poll, static_cast<std::uint64_t>(fd), events);
+}
+//! A completion each time `fd` is ready, `more` until cancelled (emulated before 5.13).
+inline submit_entry poll_multishot(int fd, std::uint32_t events) noexcept {
+    return detail::make(operation::poll_multishot, static_cast<std::uint64_t>(fd), events);
+}
+//! Completes with -ETIME after `d`, or with 0 once `count` other completions were posted.
+inline submit_entry timeout(std::chrono::nanoseconds d, std::uint32_t count = 0, std::uint32_t flags = 0) noexcept {
+    return detail::make(operation::timeout, detail::ns(d), count, flags);
+}
+//! Bounds the entry before it (which must carry the `link` modifier): when `d` passes first,
+//! that entry completes with -ECANCELED and this one with -ETIME.
+inline submit_entry link_timeout(std::chrono::nanoseconds d, std::uint32_t flags = 0) noexcept {
+    return detail::make(operation::link_timeout, detail::ns(d), flags);
+}
+//! Cancels Tier-1 work in flight: the result is how many requests were asked to stop
+//! (each then completes with -ECANCELED, or with its result if it finished first), or -ENOENT.
+inline submit_entry cancel(std::uint64_t corr_id) noexcept { return detail::make(operation::cancel, cancel_by::corr_id, corr_id); }
+inline submit_entry cancel_fd(int fd) noexcept {
+    return detail::make(operation::cancel, cancel_by::fd, static_cast<std::uint64_t>(fd));
+}
+inline submit_entry cancel_all() noexcept { return detail::make(operation::cancel, cancel_by::all, 0); }
+//! Closes registered-file slot `index`.
+inline submit_entry close_direct(std::uint32_t index) noexcept { return detail::make(operation::close_direct, index); }
+//! Updates registered-file slots from `offset` with `fds`.
+inline submit_entry files_update(std::span<int> fds, std::uint32_t offset) noexcept {
+    return detail::make(operation::files_update, detail::ptr(fds.data()), fds.size(), offset);
+}
+//! A real fd for registered file `index` (O_CLOEXEC unless flags say IORING_FIXED_FD_NO_CLOEXEC).
+inline submit_entry fixed_fd_install(std::uint32_t index, std::uint32_t flags = 0) noexcept {
+    submit_entry e = detail::make(operation::fixed_fd_install, index, flags);
+    e.flags |= entry_flags::fixed_file;
+    return e;
+}
+//! Posts a completion on the ring `ring_fd` (another instance's backend().ring_fd()): its
+//! consumer receives corr_id `target_corr_id` (62 bits), result `value`, flag `message`.
+inline submit_entry msg_ring(int ring_fd, std::uint32_t value, std::uint64_t target_corr_id) noexcept {
+    return detail::make(operation::msg_ring, static_cast<std::uint64_t>(ring_fd), value, target_corr_id);
+}
+
+// ---- modifiers -------------------------------------------------------------------------------
+inline submit_entry with(submit_entry e, std::uint32_t modifiers) noexcept {
+    e.flags |= modifiers & entry_flags::modifier_mask;
+    return e;
+}
+inline submit_entry linked(submit_entry e) noexcept { return with(e, entry_flags::link); }
+inline submit_entry hardlinked(submit_entry e) noexcept { return with(e, entry_flags::hardlink); }
+inline submit_entry tagged(submit_entry e, std::uint64_t corr_id) noexcept {
+    e.corr_id = corr_id;
+    return e;
+}
+
+} // namespace ksvc::op
