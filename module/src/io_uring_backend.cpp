@@ -142,8 +142,11 @@ public:
         if (s.fallback == fallback_policy::strict)
             throw std::system_error(make_error_code(errc::unsupported), "io_uring feature " + name + " (strict): " + why);
         std::string line = name + ": " + why + "; ";
-        if (f == feature_id::defer_taskrun && kernel_has(caps_, feature_id::coop_taskrun) &&
-            setting(feature_id::coop_taskrun).mode != feature_mode::off && !on(feature_id::sqpoll)) {
+        // The next best of DEFER_TASKRUN is COOP_TASKRUN, unless coop_taskrun was turned off.
+        const bool coop_off = req_.named[static_cast<std::size_t>(feature_id::coop_taskrun)] &&
+                              setting(feature_id::coop_taskrun).mode == feature_mode::off;
+        if (f == feature_id::defer_taskrun && kernel_has(caps_, feature_id::coop_taskrun) && !coop_off &&
+            !on(feature_id::sqpoll)) {
             on_[static_cast<std::size_t>(feature_id::coop_taskrun)] = true;
             line += "using coop_taskrun instead";
         } else if (f == feature_id::registered_ring_fd) {

@@ -2,6 +2,8 @@
 // kernels ksvc cares about, and what happens without io_uring.
 #include <boost/test/unit_test.hpp>
 
+#include "support/kernels.hpp"
+
 #include "support/env_guard.hpp"
 
 #include <array>
@@ -31,7 +33,7 @@ using ksvc::opcode;
 using ksvc::tier;
 namespace nr = ksvc::syscalls::x86_64;
 
-const std::array<kernel_version, 5> kernels = {{{5, 1}, {5, 19}, {6, 1}, {6, 11}, {6, 18}}};
+const auto& kernels = ksvc::test::snapshot_kernels; // one table for every suite
 
 std::string name(std::uint32_t n) { return std::string(ksvc::syscalls::name_of(n)) + " (" + std::to_string(n) + ")"; }
 

@@ -88,6 +88,7 @@ namespace detail {
 struct ring_request {
     io_uring_options opts;
     std::array<feature_setting, feature_count> settings{};
+    std::array<bool, feature_count> named{}; //!< by the type or an override (else: not asked for)
     unsigned sqpoll_idle_ms = 1000;
     int sqpoll_cpu = -1;
     unsigned iowq_bounded = 0, iowq_unbounded = 0;
@@ -232,9 +233,13 @@ private:
         // continues past a failing SQE), the rest are off.
         r.settings[static_cast<std::size_t>(feature_id::submit_all)] = {feature_mode::automatic, fallback_policy::graceful};
         ((r.settings[static_cast<std::size_t>(Features::id)] = Features::setting), ...);
+        ((r.named[static_cast<std::size_t>(Features::id)] = true), ...);
         (Features::apply(r), ...);
         for (std::size_t i = 0; i < feature_count; ++i)
-            if (o.override_of[i]) r.settings[i] = *o.override_of[i];
+            if (o.override_of[i]) {
+                r.settings[i] = *o.override_of[i];
+                r.named[i] = true;
+            }
         return r;
     }
     detail::uring_engine engine_;

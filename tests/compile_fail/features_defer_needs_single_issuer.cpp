@@ -1,0 +1,13 @@
+// io_uring_backend feature set: DEFER_TASKRUN without SINGLE_ISSUER
+// The twin (-DKSVC_TWIN) is the nearest valid set and must compile.
+#include <ksvc/module/backends/io_uring_backend.hpp>
+
+namespace cf {
+#ifndef KSVC_TWIN
+using backend = ksvc::io_uring_backend<ksvc::defer_taskrun>;
+#else
+using backend = ksvc::io_uring_backend<ksvc::single_issuer, ksvc::defer_taskrun>;
+#endif
+static_assert(sizeof(backend) > 0);
+static_assert(ksvc::io_backend<backend>);
+} // namespace cf

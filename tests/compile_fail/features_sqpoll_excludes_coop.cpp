@@ -1,0 +1,13 @@
+// io_uring_backend feature set: SQPOLL with COOP_TASKRUN
+// The twin (-DKSVC_TWIN) is the nearest valid set and must compile.
+#include <ksvc/module/backends/io_uring_backend.hpp>
+
+namespace cf {
+#ifndef KSVC_TWIN
+using backend = ksvc::io_uring_backend<ksvc::sqpoll<>, ksvc::coop_taskrun>;
+#else
+using backend = ksvc::io_uring_backend<ksvc::sqpoll<>>;
+#endif
+static_assert(sizeof(backend) > 0);
+static_assert(ksvc::io_backend<backend>);
+} // namespace cf
