@@ -8,7 +8,13 @@
 //! - threaded-dispatcher round trip while the loop is busy (spinning) and idle (asleep);
 //! - worker-pool round trip next to the direct syscall;
 //! - Tier-0 getpid next to syscall(SYS_getpid).
-//! Instances and rings are built before the timed loop.
+//! Instances and rings are built before the timed loop. Every benchmark checks its results;
+//! a wrong one fails the run (exit status 1), so a smoke run proves correctness too.
+//!
+//! The blocking facade: call() on a threaded instance runs on the calling thread (a Tier-2
+//! syscall directly, a Tier-1 entry on the caller's private ring), so the call benchmarks and
+//! their raw references are the same work on one thread; the loop thread sleeps meanwhile
+//! (its CPU is not spent, not merely uncounted).
 #include <benchmark/benchmark.h>
 
 #include <fcntl.h>
@@ -16,6 +22,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -31,6 +39,14 @@
 namespace {
 
 namespace nr = ksvc::syscalls::native;
+
+// Wrong results seen by any benchmark: SkipWithError alone does not change the exit status.
+std::uint64_t g_wrong_results = 0;
+void check(benchmark::State& state, std::uint64_t bad, const char* what) {
+    if (!bad) return;
+    g_wrong_results += bad;
+    state.SkipWithError(what);
+}
 
 struct null_fd {
     int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -114,18 +130,50 @@ void BM_nop_inline(benchmark::State& state) {
             got += n;
         }
     }
-    if (bad) state.SkipWithError("unexpected write result");
+    check(state, bad, "unexpected write result");
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
     state.counters["ring_flags"] = inst.backend().setup_flags();
 }
 BENCHMARK(BM_nop_inline)->Arg(1)->Arg(8)->Arg(32)->Arg(128);
+
+// The same inline NOP-class batch through each ring feature preset.
+template <class Backend>
+void BM_nop_inline_preset(benchmark::State& state) {
+    const auto batch = static_cast<std::size_t>(state.range(0));
+    ksvc::instance<ksvc::probe_router, Backend, ksvc::fixed_pool, ksvc::eventfd_notifier, ksvc::heap_buffers> inst(
+        opts(ksvc::dispatch_mode::inline_mode));
+    null_fd nf;
+    char byte = 'x';
+    ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    std::vector<ksvc::completion_entry> done(batch);
+    std::uint64_t bad = 0;
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < batch; ++i) {
+            e.corr_id = i;
+            bad += static_cast<bool>(inst.submit(e));
+        }
+        std::size_t got = 0;
+        while (got < batch) {
+            const std::size_t n = inst.wait_completions(std::span(done).subspan(got), -1);
+            for (std::size_t k = 0; k < n; ++k) bad += done[got + k].result != 1;
+            got += n;
+        }
+    }
+    check(state, bad, "unexpected write result");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+    state.counters["ring_flags"] = inst.backend().setup_flags();
+}
+using coop_ring = ksvc::io_uring_backend<ksvc::coop_taskrun, ksvc::taskrun_flag>;
+BENCHMARK(BM_nop_inline_preset<ksvc::sqpoll_io_uring>)->Name("BM_nop_inline_sqpoll")->Arg(1)->Arg(32);
+BENCHMARK(BM_nop_inline_preset<coop_ring>)->Name("BM_nop_inline_coop")->Arg(1)->Arg(32);
+BENCHMARK(BM_nop_inline_preset<ksvc::owner_thread_io_uring>)->Name("BM_nop_inline_owner")->Arg(1)->Arg(32);
 
 void BM_nop_raw(benchmark::State& state) {
     const auto batch = static_cast<unsigned>(state.range(0));
     bench::raw::nop_ring ring(256);
     unsigned bad = 0;
     for (auto _ : state) bad += ring.run_batch(batch, bench::raw::nop_op::write_null);
-    if (bad) state.SkipWithError("unexpected write result");
+    check(state, bad, "unexpected write result");
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
     state.counters["ring_flags"] = ring.setup_flags();
 }
@@ -154,11 +202,37 @@ void BM_threaded_call_busy(benchmark::State& state) {
     null_fd nf;
     char byte = 'x';
     const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
-    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    std::uint64_t bad = 0;
+    for (auto _ : state) bad += inst.call(e).result != 1;
+    check(state, bad, "unexpected write result");
     state.SetItemsProcessed(state.iterations());
     state.counters["loop_sleeps"] = static_cast<double>(inst.loop().sleeps());
 }
 BENCHMARK(BM_threaded_call_busy)->UseRealTime();
+
+// The same while other threads keep the instance's loop busy with submissions.
+void BM_threaded_call_loaded(benchmark::State& state) {
+    ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
+    null_fd nf;
+    char byte = 'x';
+    const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    std::atomic<bool> stop{false};
+    std::thread load([&] {
+        std::array<ksvc::completion_entry, 64> out{};
+        while (!stop.load(std::memory_order_relaxed)) {
+            for (int i = 0; i < 16; ++i) (void)inst.submit(e);
+            std::size_t got = 0;
+            while (got < 16 && !stop.load(std::memory_order_relaxed)) got += inst.wait_completions(out, 1);
+        }
+    });
+    std::uint64_t bad = 0;
+    for (auto _ : state) bad += inst.call(e).result != 1;
+    stop = true;
+    load.join();
+    check(state, bad, "unexpected write result");
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_threaded_call_loaded)->UseRealTime();
 
 void BM_threaded_async_busy(benchmark::State& state) {
     ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
@@ -181,12 +255,14 @@ void BM_threaded_call_idle(benchmark::State& state) {
     null_fd nf;
     char byte = 'x';
     const ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
+    std::uint64_t bad = 0;
     for (auto _ : state) {
         std::this_thread::sleep_for(std::chrono::microseconds(300));
         const auto t0 = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(inst.call(e));
+        bad += inst.call(e).result != 1;
         state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
+    check(state, bad, "unexpected write result");
     state.SetItemsProcessed(state.iterations());
     state.counters["loop_sleeps"] = static_cast<double>(inst.loop().sleeps());
 }
@@ -195,12 +271,14 @@ BENCHMARK(BM_threaded_call_idle)->UseManualTime()->Iterations(300);
 // Raw liburing single op after the same pause, for the idle case.
 void BM_raw_single_idle(benchmark::State& state) {
     bench::raw::nop_ring ring(256);
+    std::uint64_t bad = 0;
     for (auto _ : state) {
         std::this_thread::sleep_for(std::chrono::microseconds(300));
         const auto t0 = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(ring.run_batch(1, bench::raw::nop_op::write_null));
+        bad += ring.run_batch(1, bench::raw::nop_op::write_null);
         state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
+    check(state, bad, "unexpected write result");
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_raw_single_idle)->UseManualTime()->Iterations(300);
@@ -210,18 +288,25 @@ BENCHMARK(BM_raw_single_idle)->UseManualTime()->Iterations(300);
 void BM_worker_call_inline(benchmark::State& state) {
     ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
     const ksvc::submit_entry e = ksvc::sys::make(nr::getppid);
-    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    const long want = ::getppid();
+    std::uint64_t bad = 0;
+    for (auto _ : state) bad += inst.call(e).result != want;
+    check(state, bad, "unexpected getppid result");
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_worker_call_inline)->UseRealTime();
 
-void BM_worker_call_threaded(benchmark::State& state) {
+// A Tier-2 call() on a threaded instance: the syscall runs on the calling thread.
+void BM_call_tier2_threaded(benchmark::State& state) {
     ksvc::default_instance inst(opts(ksvc::dispatch_mode::threaded));
     const ksvc::submit_entry e = ksvc::sys::make(nr::getppid);
-    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    const long want = ::getppid();
+    std::uint64_t bad = 0;
+    for (auto _ : state) bad += inst.call(e).result != want;
+    check(state, bad, "unexpected getppid result");
     state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_worker_call_threaded)->UseRealTime();
+BENCHMARK(BM_call_tier2_threaded)->UseRealTime();
 
 void BM_getppid_syscall(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(::syscall(SYS_getppid));
@@ -234,7 +319,10 @@ BENCHMARK(BM_getppid_syscall);
 void BM_tier0_getpid(benchmark::State& state) {
     ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
     const ksvc::submit_entry e = ksvc::sys::getpid();
-    for (auto _ : state) benchmark::DoNotOptimize(inst.call(e));
+    const long want = ::getpid();
+    std::uint64_t bad = 0;
+    for (auto _ : state) bad += inst.call(e).result != want;
+    check(state, bad, "unexpected getpid result");
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_tier0_getpid);
@@ -247,4 +335,14 @@ BENCHMARK(BM_getpid_syscall);
 
 } // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    if (g_wrong_results) {
+        std::fprintf(stderr, "micro_bench: %llu wrong results\n", static_cast<unsigned long long>(g_wrong_results));
+        return 1;
+    }
+    return 0;
+}

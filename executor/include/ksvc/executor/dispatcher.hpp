@@ -194,8 +194,9 @@ private:
                 out = make_completion(e, v);
                 return true;
             }
-            if (!r.worker_safe) {
-                out = make_framework_completion(e, errc::refused);
+            if (!r.worker_safe) { // e.g. this thread's CPU clock: only this thread can read it
+                out = hooks_.run_here ? hooks_.run_here(e) : make_framework_completion(e, errc::refused);
+                if (hooks_.run_here) count_caller(tier::worker_pool);
                 return true;
             }
         }
@@ -332,7 +333,7 @@ public:
             }
             return;
         }
-        if (std::this_thread::get_id() == owner_ && !in_loop_.load(std::memory_order_relaxed)) drain_for_shutdown();
+        if (std::this_thread::get_id() == owner_.load(std::memory_order_relaxed) && !in_loop_.load(std::memory_order_relaxed)) drain_for_shutdown();
     }
 
     //! Inline mode: the owner touched the instance (poll); a stop() another thread asked for
@@ -407,7 +408,7 @@ private:
         thread_local const void* entered = nullptr;
         if (entered == this) return;
         entered = this;
-        owner_ = std::this_thread::get_id();
+        owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
         if (hooks_.on_loop_thread) hooks_.on_loop_thread();
         if constexpr (requires(B& b) { b.attach_to_this_thread(); }) p_.backend.attach_to_this_thread();
     }
@@ -754,7 +755,7 @@ private:
     long sink_inflight_ = 0;    // submit-lane entries taken whose completion has not been delivered
     long targets_inflight_ = 0; // target-lane entries taken, not yet completed (drained ones make it negative)
     std::uint64_t sleeps_ = 0;
-    std::thread::id owner_; // inline: the thread that drives the loop
+    std::atomic<std::thread::id> owner_; // inline: the thread that drives the loop (stop() reads it)
     std::mutex held_mutex_;
     std::deque<completion_entry> held_; // for the sink, in order, while it is full
     std::atomic<bool> has_held_{false};
