@@ -431,7 +431,7 @@ bool uring_engine::rearm(std::uint32_t idx) noexcept {
     io_uring_sqe* sqe = get_sqe();
     if (!sqe) return false;
     std::memset(sqe, 0, sizeof *sqe);
-    if (translate(sl.e, sl.route, *sqe, sl, env_).kind != outcome::queued) {
+    if (translate(sl.entry(), sl.route, *sqe, sl, env_).kind != outcome::queued) {
         --ring_.sq.sqe_tail;
         return false;
     }
@@ -459,7 +459,7 @@ status uring_engine::submit_cancel(const submit_entry& e) noexcept {
     std::size_t matches = 0;
     for (const uring_slot& sl : slots_) {
         if (!sl.busy || sl.cancel_requested) continue;
-        if (mode == cancel_by::all || (mode == cancel_by::corr_id && sl.e.corr_id == key) ||
+        if (mode == cancel_by::all || (mode == cancel_by::corr_id && sl.corr_id == key) ||
             (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key))
             ++matches;
     }
@@ -469,7 +469,7 @@ status uring_engine::submit_cancel(const submit_entry& e) noexcept {
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
         uring_slot& sl = slots_[i];
         if (!sl.busy || sl.cancel_requested) continue;
-        if (!(mode == cancel_by::all || (mode == cancel_by::corr_id && sl.e.corr_id == key) ||
+        if (!(mode == cancel_by::all || (mode == cancel_by::corr_id && sl.corr_id == key) ||
               (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key)))
             continue;
         if (!queue_cancel(i + 1)) break;
@@ -542,7 +542,7 @@ void uring_engine::fail_unsubmitted(int err) noexcept {
         }
         const auto idx = static_cast<std::uint32_t>(ud - 1);
         if (idx >= slots_.size() || !slots_[idx].busy) continue;
-        completion_entry c = make_completion(slots_[idx].e, -err);
+        completion_entry c = make_completion(slots_[idx].entry(), -err);
         release(idx);
         ready_.push_back(c);
     }
@@ -602,7 +602,9 @@ bool uring_engine::call_here(const submit_entry& e, route_info r, int timeout_ms
         out = make_completion(e, t.immediate_result);
         return true;
     }
-    sl.e = e;
+    sl.corr_id = e.corr_id;
+    sl.nr = e.nr;
+    sl.flags = e.flags;
     sl.route = r;
     sqe->user_data = 1;
     bool timeout_pending = false;

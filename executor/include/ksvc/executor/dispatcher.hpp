@@ -108,7 +108,7 @@ public:
     //! mode (other producers could interleave single submissions): errc::invalid_argument.
     std::error_code submit(const submit_entry& e) noexcept {
         if (!inline_mode() && e.continues_chain()) return make_error_code(errc::invalid_argument);
-        return push(std::span<const submit_entry>(&e, 1));
+        return push_one(e);
     }
     //! Queues entries contiguously, all or nothing: a linked chain (each entry but the last
     //! flagged link or hardlink) is placed as one unit. All entries must share one lane (all or
@@ -116,6 +116,31 @@ public:
     std::error_code submit(std::span<const submit_entry> es) noexcept { return push(es); }
 
 private:
+    // Writes `e` into a ring cell field by field: callers have usually just stored corr_id,
+    // and a wide copy over that fresh 8-byte store cannot be store-forwarded (perf: most of
+    // the enqueue cost when it was a struct copy).
+    struct entry_writer {
+        const submit_entry& e;
+        void operator()(submit_entry& slot) const noexcept {
+            slot.corr_id = e.corr_id;
+            slot.nr = e.nr;
+            slot.flags = e.flags;
+            for (int i = 0; i < 6; ++i) slot.args[i] = e.args[i];
+        }
+    };
+
+    // The one-entry path of push(): no span walk, no lambda indirection.
+    std::error_code push_one(const submit_entry& e) noexcept {
+        submit_ring& lane = (e.flags & entry_flags::completion_target) ? targets_ : lane_;
+        if (inline_mode()) {
+            if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
+            if (!lane.try_emplace_exclusive(entry_writer{e})) return make_error_code(errc::ring_full);
+            accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            return {};
+        }
+        return push(std::span<const submit_entry>(&e, 1));
+    }
+
     std::error_code push(std::span<const submit_entry> es) noexcept {
         if (es.empty()) return {};
         const bool to_target = es[0].flags & entry_flags::completion_target;
@@ -469,7 +494,8 @@ private:
 
     placed place(const submit_entry& e) noexcept {
         const route_info r = p_.router.route(e.number());
-        const bool bound = hooks_.thread_bound && hooks_.thread_bound(e);
+        // Only entries bound for a worker need the (out-of-line) thread-binding check.
+        auto bound = [&] { return hooks_.thread_bound && hooks_.thread_bound(e); };
         switch (r.tier) {
         case tier::shared_page: {
             std::int64_t v = 0;
@@ -488,14 +514,14 @@ private:
                 return placed::done;
             }
             if (s == status::ring_full) return placed::wait;
-            if (s == status::unsupported && r.worker_safe && !bound) {
+            if (s == status::unsupported && r.worker_safe && !bound()) {
                 if (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select)) return refuse(e, errc::needs_ring);
                 return to_workers(e);
             }
             return refuse(e, to_errc(s));
         }
         case tier::worker_pool:
-            if (bound) return refuse(e, errc::thread_bound);
+            if (bound()) return refuse(e, errc::thread_bound);
             if (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select)) return refuse(e, errc::needs_ring);
             return to_workers(e);
         case tier::legacy: return refuse(e, refusal(e.number()));

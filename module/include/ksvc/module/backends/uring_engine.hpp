@@ -64,9 +64,12 @@ inline constexpr unsigned splice_f_all = 0x0f;                  // the flags spl
 //! Per in-flight entry: the entry itself (identity, and the template an emulated multishot
 //! operation is re-armed from) plus scratch the kernel reads until completion.
 struct alignas(64) uring_slot {
-    submit_entry e{};
+    // What reap() reads for every completion shares the first cache line.
+    std::uint64_t corr_id = 0;
+    std::uint32_t nr = 0;
+    std::uint32_t flags = 0;
     route_info route{};
-    int fd = -1;                      // the SQE's fd, for cancel by fd
+    int fd = -1;                      // the SQE's fd, for cancel by fd and close()
     bool busy = false;
     bool rearm = false;               // emulated multishot: resubmit after each completion
     bool cancel_requested = false;    // do not re-arm; the stream ends with -ECANCELED
@@ -74,10 +77,22 @@ struct alignas(64) uring_slot {
     socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
     loff_t* off_in = nullptr;         // splice: the syscall advances the caller's offsets
     loff_t* off_out = nullptr;
+    // Scratch the kernel reads until completion, and the arguments an emulated multishot
+    // operation is re-armed from.
     loff_t off_in_value = 0, off_out_value = 0;
     msghdr msg{};
     iovec iov{};
     __kernel_timespec ts{};
+    std::uint64_t args[6] = {};
+
+    [[nodiscard]] submit_entry entry() const noexcept {
+        submit_entry e;
+        e.corr_id = corr_id;
+        e.nr = nr;
+        e.flags = flags;
+        for (int i = 0; i < 6; ++i) e.args[i] = args[i];
+        return e;
+    }
 };
 
 enum class outcome : std::uint8_t { queued, unsupported, immediate };
@@ -453,11 +468,11 @@ inline completion_entry finish(uring_slot& sl, std::int64_t res, unsigned cqe_fl
     }
     // IORING_OP_CLOSE refuses io_uring descriptors (EBADF) where close(2) succeeds. Closing by
     // syscall now is linearizable: the call was still in flight.
-    if (res == -EBADF && sl.e.nr == nr::close && sl.route.op == opcode::close) {
-        res = ::syscall(SYS_close, static_cast<int>(sl.e.args[0])) == 0 ? 0 : -static_cast<std::int64_t>(errno);
+    if (res == -EBADF && sl.nr == nr::close && sl.route.op == opcode::close) {
+        res = ::syscall(SYS_close, sl.fd) == 0 ? 0 : -static_cast<std::int64_t>(errno);
     }
     if (res == -EPIPE) process::consume_sigpipe();
-    completion_entry c{sl.e.corr_id, res, 0, 0, sl.e.flags, sl.e.nr};
+    completion_entry c{sl.corr_id, res, 0, 0, sl.flags, sl.nr};
     if (cqe_flags & IORING_CQE_F_MORE) c.flags |= completion_flags::more;
     if (cqe_flags & IORING_CQE_F_BUFFER) {
         c.flags |= completion_flags::buffer;
@@ -494,7 +509,7 @@ public:
     //! Teardown on the driving thread after the drain: unregisters, unmaps. Idempotent.
     void close_on_this_thread() noexcept;
 
-    status submit(const submit_entry& e, route_info r) noexcept {
+    [[gnu::always_inline]] status submit(const submit_entry& e, route_info r) noexcept {
         if (forked()) [[unlikely]]
             return status::forked_child;
         if (e.number() == static_cast<std::uint32_t>(operation::cancel)) return submit_cancel(e);
@@ -528,7 +543,7 @@ public:
         return enter_submit(0);
     }
 
-    std::size_t reap(std::span<completion_entry> out) noexcept {
+    [[gnu::always_inline]] std::size_t reap(std::span<completion_entry> out) noexcept {
         std::size_t n = 0;
         while (n < out.size() && !ready_.empty()) {
             out[n++] = ready_.back();
@@ -605,7 +620,11 @@ private:
     void occupy(std::uint32_t idx, const submit_entry& e, route_info r, io_uring_sqe& sqe) noexcept {
         uring_slot& sl = slots_[idx];
         sqe.user_data = idx + 1;
-        sl.e = e;
+        sl.corr_id = e.corr_id;
+        sl.nr = e.nr;
+        sl.flags = e.flags;
+        if (r.emulated) [[unlikely]]
+            for (int i = 0; i < 6; ++i) sl.args[i] = e.args[i];
         sl.route = r;
         sl.busy = true;
         sl.rearm = r.emulated;
