@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <ksvc/core/core.hpp>
+#include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/capabilities.hpp>
 #include <ksvc/module/routers/probe_router.hpp>
 
@@ -233,6 +234,52 @@ const char* tier_blurb(ksvc::tier t) {
     return "";
 }
 
+// What each shipped ring preset gets here: a real ring set up with this snapshot's features
+// (after `auto` and the fallbacks), its registrations made on this thread.
+template <class Backend>
+void print_preset(const char* name, const ksvc::capabilities& caps) {
+    std::cout << "    " << name << ": ";
+    try {
+        Backend b(caps);
+        b.attach_to_this_thread();
+        const auto& f = b.features();
+        const auto flags = flag_names(ksvc::setup_flag::table, f.setup_flags, true);
+        std::string line;
+        for (const auto& fl : flags) line += (line.empty() ? "" : " ") + fl;
+        std::cout << (line.empty() ? "(plain ring)" : line) << (f.registered_ring_fd ? " +registered ring fd" : "")
+                  << (f.owner_thread ? " [owner thread]" : "") << "\n";
+        std::string notes = f.notes;
+        for (std::size_t at = 0; !notes.empty(); ) {
+            const std::size_t nl = notes.find('\n', at);
+            std::cout << "      fallback: " << notes.substr(at, nl == std::string::npos ? std::string::npos : nl - at) << "\n";
+            if (nl == std::string::npos) break;
+            at = nl + 1;
+        }
+    } catch (const std::exception& e) {
+        std::cout << "cannot be set up: " << e.what() << "\n";
+    }
+}
+
+void print_presets(const ksvc::capabilities& caps) {
+    std::cout << "\n  ring presets on this kernel:\n";
+    if (!caps.io_uring_available) {
+        std::cout << "    (none: io_uring is unavailable)\n";
+        return;
+    }
+    print_preset<ksvc::basic_io_uring>("basic_io_uring (default_instance)", caps);
+    print_preset<ksvc::sqpoll_io_uring>("sqpoll_io_uring", caps);
+    print_preset<ksvc::owner_thread_io_uring>("owner_thread_io_uring", caps);
+    std::cout << "  operations:\n";
+    const ksvc::probe_router r(caps);
+    std::vector<std::string> items;
+    for (const auto& o : ksvc::operation_table) {
+        const auto ri = r.route(static_cast<std::uint32_t>(o.op));
+        items.push_back(std::string(o.name) + "=" +
+                        (ri.tier != ksvc::tier::io_uring ? "refused" : ri.emulated ? "emulated" : "native"));
+    }
+    print_wrapped(items);
+}
+
 void print_human(const ksvc::capabilities& caps, const std::string& kernel, const std::string& running,
                  const ksvc::probe_router& router, bool one_per_line) {
     std::cout << "ksvc-probe\n";
@@ -256,6 +303,10 @@ void print_human(const ksvc::capabilities& caps, const std::string& kernel, cons
     const auto rf = flag_names(ksvc::ring_feature::table, caps.features, caps.io_uring_available);
     std::cout << "  ring features (IORING_FEAT_*, " << rf.size() << "):\n";
     print_wrapped(rf);
+    // Real rings only for the live snapshot: an assumed kernel's model may claim flags this
+    // kernel lacks.
+    if (caps.assumed) std::cout << "\n  ring presets: shown for the running kernel only (no --assume-kernel)\n";
+    else print_presets(caps);
 
     const auto rows = route_rows(router);
     std::cout << "\n  route table: " << rows.size() << " native syscalls\n";
