@@ -110,33 +110,8 @@ BENCHMARK(BM_submit_ring_contended)->Threads(1)->Threads(2)->UseRealTime();
 
 // ---- NOP-class throughput: inline dispatcher vs raw liburing ---------------------------------
 
-void BM_nop_inline(benchmark::State& state) {
-    const auto batch = static_cast<std::size_t>(state.range(0));
-    ksvc::default_instance inst(opts(ksvc::dispatch_mode::inline_mode));
-    null_fd nf;
-    char byte = 'x';
-    ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
-    std::vector<ksvc::completion_entry> done(batch);
-    std::uint64_t bad = 0;
-    for (auto _ : state) {
-        for (std::size_t i = 0; i < batch; ++i) {
-            e.corr_id = i;
-            (void)inst.submit(e);
-        }
-        std::size_t got = 0;
-        while (got < batch) {
-            const std::size_t n = inst.wait_completions(std::span(done).subspan(got), -1);
-            for (std::size_t k = 0; k < n; ++k) bad += done[got + k].result != 1;
-            got += n;
-        }
-    }
-    check(state, bad, "unexpected write result");
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
-    state.counters["ring_flags"] = inst.backend().setup_flags();
-}
-BENCHMARK(BM_nop_inline)->Arg(1)->Arg(8)->Arg(32)->Arg(128);
-
-// The same inline NOP-class batch through each ring feature preset.
+// Inline dispatch of NOP-class batches, for the plain ring (default_instance's) and each ring
+// feature preset.
 template <class Backend>
 void BM_nop_inline_preset(benchmark::State& state) {
     const auto batch = static_cast<std::size_t>(state.range(0));
@@ -164,6 +139,7 @@ void BM_nop_inline_preset(benchmark::State& state) {
     state.counters["ring_flags"] = inst.backend().setup_flags();
 }
 using coop_ring = ksvc::io_uring_backend<ksvc::coop_taskrun, ksvc::taskrun_flag>;
+BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring>)->Name("BM_nop_inline")->Arg(1)->Arg(8)->Arg(32)->Arg(128);
 BENCHMARK(BM_nop_inline_preset<ksvc::sqpoll_io_uring>)->Name("BM_nop_inline_sqpoll")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<coop_ring>)->Name("BM_nop_inline_coop")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<ksvc::owner_thread_io_uring>)->Name("BM_nop_inline_owner")->Arg(1)->Arg(32);

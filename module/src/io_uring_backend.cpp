@@ -456,24 +456,20 @@ status uring_engine::submit_cancel(const submit_entry& e) noexcept {
         ready_.push_back(make_completion(e, -EINVAL));
         return status::ok;
     }
-    std::size_t matches = 0;
-    for (const uring_slot& sl : slots_) {
-        if (!sl.busy || sl.cancel_requested) continue;
-        if (mode == cancel_by::all || (mode == cancel_by::corr_id && sl.corr_id == key) ||
-            (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key))
-            ++matches;
-    }
+    auto matches = [&](const uring_slot& sl) {
+        if (!sl.busy || sl.cancel_requested) return false;
+        return mode == cancel_by::all || (mode == cancel_by::corr_id && sl.corr_id == key) ||
+               (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key);
+    };
+    std::size_t count = 0;
+    for (const uring_slot& sl : slots_) count += matches(sl);
     // Cancels complete on the CQ too: keep them within its headroom (CQ = 2 x SQ).
-    if (internal_ + matches > slots_.size() || ready_.size() >= slots_.size()) return status::ring_full;
+    if (internal_ + count > slots_.size() || ready_.size() >= slots_.size()) return status::ring_full;
     std::int64_t asked = 0;
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-        uring_slot& sl = slots_[i];
-        if (!sl.busy || sl.cancel_requested) continue;
-        if (!(mode == cancel_by::all || (mode == cancel_by::corr_id && sl.corr_id == key) ||
-              (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key)))
-            continue;
+        if (!matches(slots_[i])) continue;
         if (!queue_cancel(i + 1)) break;
-        sl.cancel_requested = true;
+        slots_[i].cancel_requested = true;
         ++asked;
     }
     ready_.push_back(make_completion(e, asked ? asked : -ENOENT));
