@@ -187,6 +187,95 @@ BOOST_DATA_TEST_CASE(owner_thread_rings_serve_in_both_modes,
     }
 }
 
+// Inline mode on a thread-bound ring: the first thread that drives it keeps it. Another thread
+// is refused clearly (with a registered ring fd its enter would name a ring in *its* table),
+// and the owner keeps serving. A plain ring may change hands between run_once() calls.
+BOOST_AUTO_TEST_CASE(an_inline_thread_bound_ring_refuses_a_second_driver) {
+    owner_instance inst(mode_options(dispatch_mode::inline_mode));
+    unique_fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    const char byte = 'x';
+    BOOST_TEST(inst.call(sys::write(null, &byte, 1)).result == 1); // binds the ring to this thread
+    BOOST_REQUIRE(!inst.submit(op::tagged(sys::write(null, &byte, 1), 7)));
+    std::thread other([&] {
+        watchdog dog(10s, "a second driver of a thread-bound inline ring");
+        BOOST_TEST(!inst.loop().may_drive_here());
+        BOOST_TEST(inst.run_once(true, 1000) == 0u);
+        completion_entry out[4];
+        BOOST_TEST(inst.wait_completions(out, -1) == 0u); // returns at once, never spins
+        const completion_entry c = inst.call(op::tagged(sys::write(null, &byte, 1), 9));
+        BOOST_TEST(c.error() == make_error_code(errc::not_owner), c);
+        BOOST_TEST(c.corr_id == 9u);
+    });
+    other.join();
+    const auto got = take(inst, 1);
+    BOOST_REQUIRE(got.size() == 1u); // the entry the owner queued is still the owner's to run
+    BOOST_TEST(got[0].corr_id == 7u);
+    BOOST_TEST(got[0].result == 1);
+
+    default_instance plain(mode_options(dispatch_mode::inline_mode));
+    BOOST_TEST(plain.call(sys::write(null, &byte, 1)).result == 1);
+    std::thread next([&] {
+        BOOST_TEST(plain.loop().may_drive_here());
+        BOOST_TEST(plain.call(sys::write(null, &byte, 1)).result == 1);
+    });
+    next.join();
+}
+
+// The dispatch mode as part of the type: fixed modes ignore nothing silently.
+using inline_typed = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, heap_buffers,
+                              ring_completion_sink, process_shared_page, inline_dispatch>;
+using inline_worker_typed = instance<probe_router, basic_io_uring, inline_worker, eventfd_notifier, heap_buffers,
+                                     ring_completion_sink, process_shared_page, inline_dispatch>;
+using inline_worker_any = instance<probe_router, basic_io_uring, inline_worker, eventfd_notifier, heap_buffers>;
+static_assert(inline_typed::fixed_mode == dispatch_mode::inline_mode);
+static_assert(!default_instance::fixed_mode.has_value());
+
+template <class I>
+std::string construction_error(const instance_options& o) {
+    try {
+        I inst(o);
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+    return {};
+}
+
+BOOST_AUTO_TEST_CASE(a_dispatch_mode_fixed_by_the_type_refuses_a_contradicting_option) {
+    {
+        inline_typed inst; // no option: the type's mode
+        BOOST_TEST((inst.loop().mode() == dispatch_mode::inline_mode));
+        auto [r, w] = make_pipe();
+        BOOST_TEST(inst.call(sys::write(w, "ab", 2)).result == 2);
+        char buf[2];
+        BOOST_TEST(inst.call(sys::read(r, buf, 2)).result == 2);
+    }
+    {
+        inline_typed inst(mode_options(dispatch_mode::inline_mode)); // repeating it is fine
+        BOOST_TEST((inst.loop().mode() == dispatch_mode::inline_mode));
+    }
+    const std::string why = construction_error<inline_typed>(mode_options(dispatch_mode::threaded));
+    BOOST_TEST(why.find("instance_options::mode = threaded contradicts the instance type") != std::string::npos, why);
+    BOOST_TEST(why.find("fixes inline_mode dispatch") != std::string::npos, why);
+
+    // inline_worker runs Tier 2 on the dispatching thread: threaded dispatch is refused when the
+    // options pick it (the type cannot: see the compile-fail test), inline dispatch serves.
+    const std::string worker_why = construction_error<inline_worker_any>({});
+    BOOST_TEST(worker_why.find("inline_worker") != std::string::npos, worker_why);
+    inline_worker_typed inst;
+    auto [r, w] = make_pipe();
+    BOOST_REQUIRE(inst.router().route(nr::dup).tier == tier::worker_pool);
+    BOOST_REQUIRE(!inst.submit(op::tagged(sys::dup(w), 1)));
+    const auto got = take(inst, 1);
+    BOOST_REQUIRE(got.size() == 1u);
+    BOOST_TEST(got[0].result >= 0, got[0]);
+    unique_fd copy(static_cast<int>(got[0].result));
+    BOOST_TEST(::write(copy, "q", 1) == 1); // a real duplicate of the pipe's write end
+    char c = 0;
+    BOOST_TEST(::read(r, &c, 1) == 1);
+    BOOST_TEST(c == 'q');
+    BOOST_TEST(inst.loop().executed(tier::worker_pool) == 1u);
+}
+
 // ---- stop() ------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(two_threads_stop_at_once) {

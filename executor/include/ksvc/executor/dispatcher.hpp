@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <thread>
@@ -49,6 +50,24 @@
 namespace ksvc {
 
 enum class dispatch_mode { inline_mode, threaded };
+
+//! The dispatch mode as part of an instance's type (instance's last parameter):
+//! `threaded_dispatch` and `inline_dispatch` fix it — instance_options::mode may then only
+//! repeat it — and `any_dispatch` leaves it to instance_options::mode (threaded by default).
+//! Fixing it lets the instance check at compile time what would otherwise fail at run time.
+template <dispatch_mode M>
+struct fixed_dispatch {
+    static constexpr std::optional<dispatch_mode> fixed_mode = M;
+};
+using threaded_dispatch = fixed_dispatch<dispatch_mode::threaded>;
+using inline_dispatch = fixed_dispatch<dispatch_mode::inline_mode>;
+struct any_dispatch {
+    static constexpr std::optional<dispatch_mode> fixed_mode{};
+};
+template <class D>
+concept dispatch_policy = requires {
+    { D::fixed_mode } -> std::convertible_to<std::optional<dispatch_mode>>;
+};
 
 struct dispatcher_options {
     dispatch_mode mode = dispatch_mode::threaded;
@@ -278,6 +297,7 @@ private:
         w.expected = static_cast<std::uint32_t>(n);
         const std::span<const submit_entry> es(chain, n);
         if (inline_mode()) {
+            if (!may_drive_here()) return make_framework_completion(e, errc::not_owner);
             // Owner thread: retry while the lane is full, driving the loop meanwhile.
             while (auto ec = push(es)) {
                 if (ec != errc::ring_full) return make_framework_completion(e, static_cast<errc>(ec.value()));
@@ -308,8 +328,7 @@ public:
     //! entries it just placed are submitted by that same sleep: one io_uring_enter submits and
     //! waits, as a raw liburing loop's io_uring_submit_and_wait does.
     std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
-        if (drained()) return 0;
-        enter_loop_thread();
+        if (drained() || !enter_loop_thread()) return 0;
         in_loop_.store(true, std::memory_order_relaxed);
         const std::uint64_t delivered_before = delivered();
         std::size_t progress = drain_completions();
@@ -329,6 +348,7 @@ public:
 
     //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.
     void run() noexcept {
+        if (!may_drive_here()) return;
         while (!stop_requested_.load(std::memory_order_seq_cst)) run_once(true);
         drain_for_shutdown();
     }
@@ -389,6 +409,12 @@ public:
         if (sink_blocked_.load(std::memory_order_relaxed)) p_.doorbell.notify();
     }
 
+    //! Whether the calling thread may drive the loop: false only on a thread-bound ring
+    //! (single issuer, deferred task work, registered ring fd) that another thread drove first.
+    [[nodiscard]] bool may_drive_here() const noexcept {
+        const std::thread::id d = driver_.load(std::memory_order_relaxed);
+        return d == std::thread::id{} || d == std::this_thread::get_id();
+    }
     [[nodiscard]] bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
@@ -429,13 +455,21 @@ private:
     }
     void count_caller(tier t) noexcept { caller_tier_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed); }
 
-    void enter_loop_thread() noexcept {
-        thread_local const void* entered = nullptr;
-        if (entered == this) return;
-        entered = this;
+    // False when this thread may not drive the loop: the backend's ring is bound to the thread
+    // that drove it first (SINGLE_ISSUER, DEFER_TASKRUN, a registered ring fd, whose index
+    // names a ring in the *calling* thread's table — entering it from another thread would
+    // fail, or reach that thread's own ring).
+    bool enter_loop_thread() noexcept {
+        // By serial, not address: a new dispatcher may reuse a destroyed one's address.
+        thread_local std::uint64_t entered = 0;
+        if (entered == serial_) return true;
+        if (!may_drive_here()) return false;
+        entered = serial_;
         owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        if (backend_owner_bound()) driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
         if (hooks_.on_loop_thread) hooks_.on_loop_thread();
         if constexpr (requires(B& b) { b.attach_to_this_thread(); }) p_.backend.attach_to_this_thread();
+        return true;
     }
 
     // ---- delivery --------------------------------------------------------------------------
@@ -782,6 +816,12 @@ private:
     long targets_inflight_ = 0; // target-lane entries taken, not yet completed (drained ones make it negative)
     std::uint64_t sleeps_ = 0;
     std::atomic<std::thread::id> owner_; // inline: the thread that drives the loop (stop() reads it)
+    std::atomic<std::thread::id> driver_{}; // the one thread allowed to drive a thread-bound ring
+    const std::uint64_t serial_ = next_serial();
+    static std::uint64_t next_serial() noexcept {
+        static std::atomic<std::uint64_t> n{0};
+        return n.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
     std::mutex held_mutex_;
     std::deque<completion_entry> held_; // for the sink, in order, while it is full
     std::atomic<bool> has_held_{false};

@@ -1,15 +1,21 @@
 #pragma once
 //! instance<R, B, W, N, P> — the compositor: owns one model per slot and the dispatcher that
 //! drives them. Slots: syscall_router, io_backend, worker_pool, notifier, buffer_provider
-//! (plus completion_sink and shared_page, defaulted).
+//! (plus completion_sink, shared_page and the dispatch mode, defaulted: any_dispatch lets
+//! instance_options::mode choose; threaded_dispatch / inline_dispatch fix it in the type).
 //!
 //! Threads: in threaded mode every public member may be called from any thread except
 //! poll()/wait_completions() (one consumer at a time). In inline mode everything belongs to
-//! the owner thread, which drives the loop with run_once()/run() (call() drives it itself).
+//! the owner thread, which drives the loop with run_once()/run() (call() drives it itself);
+//! on a ring bound to its thread (single issuer, deferred task work, registered ring fd) the
+//! first thread to drive it stays the only one: run_once() elsewhere does nothing and call()
+//! completes with errc::not_owner.
 //! After fork() the child must not use the parent's instance: every call reports
 //! errc::forked_child and destruction only releases this process's mappings.
 #include <chrono>
 #include <cstddef>
+#include <optional>
+#include <stdexcept>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -29,7 +35,9 @@
 namespace ksvc {
 
 struct instance_options {
-    dispatch_mode mode = dispatch_mode::threaded;
+    //! Unset: the instance type's mode (any_dispatch: threaded). Set: must agree with a mode the
+    //! type fixes (threaded_dispatch / inline_dispatch), else the constructor throws.
+    std::optional<dispatch_mode> mode{};
     const capabilities* caps = nullptr; //!< injected snapshot; default current_capabilities()
     io_uring_options ring{};
     pool_options pool{};
@@ -53,6 +61,15 @@ T make_policy(const instance_options& o, const capabilities& c) {
     else if constexpr (std::is_constructible_v<T, std::size_t, std::size_t>) return T(o.buffer_count, o.buffer_size);
     else return T();
 }
+
+//! A worker pool that runs Tier-2 entries on the dispatching thread itself (inline_worker).
+template <class W>
+inline constexpr bool runs_on_dispatching_thread = requires { requires W::runs_on_dispatching_thread; };
+
+inline constexpr const char* threaded_inline_worker_message =
+    "ksvc::instance: threaded dispatch with a worker pool that runs Tier-2 syscalls on the dispatching thread "
+    "(inline_worker): one blocking syscall would stall the loop thread, and with it every caller and stop(); "
+    "use fixed_pool, or inline dispatch";
 } // namespace detail
 
 //! Satisfied by an instance whose every slot models its concept.
@@ -61,7 +78,8 @@ concept instance_composition = syscall_router<typename I::router_type> && io_bac
     worker_pool<typename I::worker_type> && notifier<typename I::notifier_type> &&
     buffer_provider<typename I::buffer_type> && requires { sizeof(I); };
 
-template <class R, class B, class W, class N, class P, class S = ring_completion_sink, class SP = process_shared_page>
+template <class R, class B, class W, class N, class P, class S = ring_completion_sink, class SP = process_shared_page,
+          class D = any_dispatch>
 class instance {
     static_assert(syscall_router<R>, "ksvc::instance slot 1 (router): the type does not model ksvc::syscall_router");
     static_assert(io_backend<B>, "ksvc::instance slot 2 (io backend): the type does not model ksvc::io_backend");
@@ -70,6 +88,11 @@ class instance {
     static_assert(buffer_provider<P>, "ksvc::instance slot 5 (buffer provider): the type does not model ksvc::buffer_provider");
     static_assert(completion_sink<S>, "ksvc::instance slot 6 (completion sink): the type does not model ksvc::completion_sink");
     static_assert(shared_page<SP>, "ksvc::instance slot 7 (shared page): the type does not model ksvc::shared_page");
+    static_assert(dispatch_policy<D>, "ksvc::instance slot 8 (dispatch): the type is not threaded_dispatch, inline_dispatch or any_dispatch");
+    // One literal per rule (GCC 12's static_assert takes no constant expression as its message).
+    static_assert(!(D::fixed_mode == dispatch_mode::threaded && detail::runs_on_dispatching_thread<W>),
+                  "ksvc::instance: threaded_dispatch with inline_worker, which runs Tier-2 syscalls on the loop thread: "
+                  "one blocking syscall would stall every caller and stop(); use fixed_pool, or inline_dispatch");
 
 public:
     using router_type = R;
@@ -78,13 +101,17 @@ public:
     using notifier_type = N;
     using buffer_type = P;
     using dispatcher_type = dispatcher<R, B, W, N, S, SP>;
+    //! The dispatch mode the type fixes (empty: chosen by instance_options::mode).
+    static constexpr std::optional<dispatch_mode> fixed_mode = D::fixed_mode;
 
+    //! Throws std::invalid_argument when `o.mode` contradicts the type (or picks threaded
+    //! dispatch for a pool that runs on the dispatching thread), before anything is built.
     explicit instance(instance_options o = {})
-        : opts_(o), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
+        : opts_(resolve_mode(o)), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
           backend_(detail::make_policy<B>(o, caps_)), workers_(detail::make_policy<W>(o, caps_)),
           notifier_(detail::make_policy<N>(o, caps_)), doorbell_(detail::make_policy<N>(o, caps_)),
           buffers_(detail::make_policy<P>(o, caps_)), sink_(o.sink_capacity),
-          dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {o.mode, o.submit_capacity, o.batch, o.spin},
+          dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {*opts_.mode, o.submit_capacity, o.batch, o.spin},
                       {&process::block_sigpipe_on_this_thread, &detail::run_syscall_here, &thread_bound_entry}),
           fork_gen_(process::fork_generation()) {
         sink_.attach(waker{&notify_consumer, this});
@@ -133,7 +160,10 @@ public:
     std::size_t wait_completions(std::span<completion_entry> out, int ms = -1) noexcept {
         for (;;) {
             if (std::size_t n = poll(out)) return n;
-            if (opts_.mode == dispatch_mode::inline_mode) dispatcher_.run_once(ms != 0, ms);
+            if (opts_.mode == dispatch_mode::inline_mode) {
+                if (!dispatcher_.may_drive_here()) return 0; // a thread-bound ring's other thread
+                dispatcher_.run_once(ms != 0, ms);
+            }
             else if (!notifier_.wait_for_ms(ms)) return poll(out);
             if (ms >= 0) return poll(out); // one bounded attempt; a stale wake-up may yield 0
         }
@@ -165,6 +195,22 @@ public:
     dispatcher_type& loop() noexcept { return dispatcher_; }
 
 private:
+    static instance_options resolve_mode(instance_options o) {
+        auto name = [](dispatch_mode m) { return m == dispatch_mode::threaded ? "threaded" : "inline_mode"; };
+        if constexpr (D::fixed_mode.has_value()) {
+            if (o.mode && *o.mode != *D::fixed_mode)
+                throw std::invalid_argument(std::string("ksvc::instance: instance_options::mode = ") + name(*o.mode) +
+                                            " contradicts the instance type, which fixes " + name(*D::fixed_mode) +
+                                            " dispatch");
+            o.mode = D::fixed_mode;
+        } else if (!o.mode) {
+            o.mode = dispatch_mode::threaded;
+        }
+        if (*o.mode == dispatch_mode::threaded && detail::runs_on_dispatching_thread<W>)
+            throw std::invalid_argument(detail::threaded_inline_worker_message);
+        return o;
+    }
+
     completion_entry call(const submit_entry& e, int timeout_ms) noexcept {
         if (forked()) return make_framework_completion(e, errc::forked_child);
         return dispatcher_.call(e, timeout_ms);

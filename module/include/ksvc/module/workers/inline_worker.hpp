@@ -15,6 +15,9 @@ namespace ksvc {
 
 class inline_worker {
 public:
+    //! Runs on the dispatching thread: legal with inline dispatch only (instance checks it).
+    static constexpr bool runs_on_dispatching_thread = true;
+
     explicit inline_worker(std::size_t capacity = 1024) : capacity_(capacity) { done_.reserve(capacity); }
 
     std::error_code enqueue(const submit_entry& e) noexcept {
