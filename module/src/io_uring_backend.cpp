@@ -352,6 +352,18 @@ void uring_engine::attach_to_this_thread() noexcept {
             if (s.fallback == fallback_policy::warn && request_->opts.log) request_->opts.log(line);
         }
     }
+    if (want_resources_) {
+        want_resources_ = false;
+        for (auto& res : resources_) {
+            if (res.result != 1) continue;
+            res.result = res.r.attach(res.r.self, ring_);
+            if (res.result < 0) {
+                const std::string line = std::string(res.r.name) + ": registration failed (" + std::strerror(-res.result) + ")";
+                features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+                if (request_->opts.log) request_->opts.log(line);
+            }
+        }
+    }
     if (want_iowq_) {
         want_iowq_ = false;
         unsigned v[2] = {request_->iowq_bounded, request_->iowq_unbounded};
@@ -360,6 +372,11 @@ void uring_engine::attach_to_this_thread() noexcept {
             features_.iowq_unbounded = request_->iowq_unbounded;
         }
     }
+}
+
+void uring_engine::add_resource(const ring_resource& r) {
+    resources_.push_back({r, 1});
+    want_resources_ = true;
 }
 
 void uring_engine::close_on_this_thread() noexcept {
@@ -393,6 +410,9 @@ void uring_engine::close_on_this_thread() noexcept {
             }
             io_uring_cq_advance(&ring_, seen);
         }
+        // Nothing in flight names a resource any more: release them while the ring is open.
+        for (auto& res : resources_)
+            if (res.result == 0 && res.r.detach) res.r.detach(res.r.self, ring_);
         if (features_.registered_ring_fd) io_uring_unregister_ring_fd(&ring_);
     }
     // In a forked child the ring belongs to the parent: only drop this process's mapping.
@@ -511,7 +531,7 @@ std::size_t uring_engine::cancel_all() noexcept {
 // in the SQ: they are failed with it (completions that say why) and it is reported.
 int uring_engine::enter_submit(unsigned wait_nr) noexcept {
     // Used on its own (not through a dispatcher), the first thread to submit drives the ring.
-    if (disabled_ || want_ring_fd_ || want_iowq_) attach_to_this_thread();
+    if (disabled_ || want_ring_fd_ || want_iowq_ || want_resources_) attach_to_this_thread();
     const int r = wait_nr ? io_uring_submit_and_wait(&ring_, wait_nr) : io_uring_submit(&ring_);
     if (r >= 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return r < 0 ? r : 0;
     if (last_enter_error_ != r && request_->opts.log)

@@ -104,17 +104,7 @@ instance_options mode_options(dispatch_mode m) {
 }
 
 const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
-inline std::ostream& operator<<(std::ostream& os, dispatch_mode m) {
-    return os << (m == dispatch_mode::threaded ? "threaded" : "inline");
-}
 
-} // namespace ksvc::test::engine_v2
-
-namespace ksvc {
-inline std::ostream& operator<<(std::ostream& os, dispatch_mode m) { return test::engine_v2::operator<<(os, m); }
-} // namespace ksvc
-
-namespace ksvc::test::engine_v2 {
 
 BOOST_AUTO_TEST_SUITE(engine_v2)
 
@@ -476,18 +466,24 @@ BOOST_DATA_TEST_CASE(close_of_an_io_uring_fd_succeeds_as_the_syscall_does, bdata
 // perf_event_open(pid 0) and close_range(CLOSE_RANGE_UNSHARE) act on the calling thread: call()
 // runs them there, submit() refuses them (a pool thread would act on itself).
 BOOST_DATA_TEST_CASE(thread_bound_calls_run_on_the_caller_or_are_refused, bdata::make(modes), mode) {
-    default_instance inst(mode_options(mode));
-    const submit_entry unshare = sys::make(nr::close_range, ~0u - 1, ~0u, CLOSE_RANGE_UNSHARE);
-    const std::uint64_t before = inst.loop().executed_by_callers(tier::worker_pool);
-    const auto c = inst.call(unshare);
-    BOOST_TEST(c.result == 0, c);
-    BOOST_TEST(inst.loop().executed_by_callers(tier::worker_pool) == before + 1);
-    BOOST_REQUIRE(!inst.submit(op::tagged(unshare, 7)));
-    const auto got = take(inst, 1);
-    BOOST_REQUIRE(got.size() == 1u);
-    BOOST_TEST((got[0].error() == errc::thread_bound), got[0]);
-    const submit_entry other_pid = sys::make(nr::close_range, ~0u - 1, ~0u, 0); // no UNSHARE: any thread
-    BOOST_TEST(inst.call(other_pid).result == 0);
+    // On a thread of its own (the instance's owner in inline mode): the unshared fd table stays
+    // that thread's. Unsharing the test's main thread would leave its io-wq workers, created
+    // earlier, on the old table, and later requests punted to them would see other fds.
+    std::thread t([mode] {
+        default_instance inst(mode_options(mode));
+        const submit_entry unshare = sys::make(nr::close_range, ~0u - 1, ~0u, CLOSE_RANGE_UNSHARE);
+        const std::uint64_t before = inst.loop().executed_by_callers(tier::worker_pool);
+        const auto c = inst.call(unshare);
+        BOOST_TEST(c.result == 0, c);
+        BOOST_TEST(inst.loop().executed_by_callers(tier::worker_pool) == before + 1);
+        BOOST_REQUIRE(!inst.submit(op::tagged(unshare, 7)));
+        const auto got = take(inst, 1);
+        BOOST_REQUIRE(got.size() == 1u);
+        BOOST_TEST((got[0].error() == errc::thread_bound), got[0]);
+        const submit_entry other_pid = sys::make(nr::close_range, ~0u - 1, ~0u, 0); // no UNSHARE: any thread
+        BOOST_TEST(inst.call(other_pid).result == 0);
+    });
+    t.join();
 }
 
 // A zero-copy send completes twice: the result (`more`), then the notification (`notif`) once

@@ -135,6 +135,9 @@ inline std::pair<unique_fd, unique_fd> tcp_pair() {
 } // namespace ksvc::test
 
 namespace ksvc {
+inline std::ostream& operator<<(std::ostream& os, dispatch_mode m) {
+    return os << (m == dispatch_mode::threaded ? "threaded" : "inline");
+}
 inline std::ostream& operator<<(std::ostream& os, const completion_entry& c) {
     os << "{corr " << c.corr_id << ", nr " << c.nr << ", result " << c.result;
     if (c.result < 0) os << " (" << c.error().message() << ")";

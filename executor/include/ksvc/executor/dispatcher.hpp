@@ -353,10 +353,12 @@ public:
         drain_for_shutdown();
     }
 
-    //! Threaded mode: starts the loop thread.
+    //! Threaded mode: starts the loop thread and returns once it has attached the backend (its
+    //! ring enabled and its resources registered: what registration failed is known by then).
     void start() {
         if (opts_.mode != dispatch_mode::threaded || thread_.joinable()) return;
         thread_ = std::thread([this] { threaded_loop(); });
+        loop_attached_.wait(false, std::memory_order_acquire);
     }
 
     //! Stops intake, cancels in-flight Tier-1 work (and private-ring calls), drains everything
@@ -734,6 +736,8 @@ private:
 
     void threaded_loop() noexcept {
         enter_loop_thread();
+        loop_attached_.store(true, std::memory_order_release);
+        loop_attached_.notify_all();
         const bool spin = opts_.spin.count() > 0 && may_run_on_several_cpus();
         auto idle_since = std::chrono::steady_clock::time_point{};
         bool idle = false;
@@ -826,6 +830,7 @@ private:
     std::deque<completion_entry> held_; // for the sink, in order, while it is full
     std::atomic<bool> has_held_{false};
     std::atomic<bool> drained_{false};
+    std::atomic<bool> loop_attached_{false};
     std::atomic<bool> in_loop_{false};
     std::atomic<bool> drain_claimed_{false};
     std::atomic<bool> join_claimed_{false};

@@ -7,6 +7,7 @@
 //! valid until the entry's completion (the last one, for multishot), not only until submit().
 //! Durations travel by value (the timespec lives in ksvc's in-flight slot).
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -15,6 +16,7 @@
 
 #include <ksvc/core/entry.hpp>
 #include <ksvc/core/operations.hpp>
+#include <ksvc/executor/sys.hpp>
 
 namespace ksvc::op {
 
@@ -67,6 +69,34 @@ inline submit_entry read_fixed(int fd, void* buf, std::uint32_t len, std::uint64
 }
 inline submit_entry write_fixed(int fd, const void* buf, std::uint32_t len, std::uint64_t off, std::uint16_t index) noexcept {
     return detail::make(operation::write_fixed, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, off, index);
+}
+//! The same through a lease of a registered buffer pool (registered_buffers): READ_FIXED /
+//! WRITE_FIXED while the pool is registered, else a plain pread / pwrite of the same bytes
+//! (registration can fail, e.g. under RLIMIT_MEMLOCK: slower, never wrong). `len` is clamped
+//! to the lease.
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.index() } -> std::convertible_to<std::uint16_t>;
+        { l.registered() } -> std::convertible_to<bool>;
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry read_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t off) noexcept {
+    const std::span<std::byte> d = l.data();
+    const auto n = static_cast<std::uint32_t>(len < d.size() ? len : d.size());
+    if (l.registered()) return read_fixed(fd, d.data(), n, off, l.index());
+    return sys::pread(fd, d.data(), n, static_cast<off_t>(off));
+}
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.index() } -> std::convertible_to<std::uint16_t>;
+        { l.registered() } -> std::convertible_to<bool>;
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry write_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t off) noexcept {
+    const std::span<std::byte> d = l.data();
+    const auto n = static_cast<std::uint32_t>(len < d.size() ? len : d.size());
+    if (l.registered()) return write_fixed(fd, d.data(), n, off, l.index());
+    return sys::pwrite(fd, d.data(), n, static_cast<off_t>(off));
 }
 //! Zero-copy send: the result, then a `notif` completion once the kernel let go of `buf`
 //! (aux has completion_flags::zc_copied_aux when it copied anyway). Keep `buf` until then.

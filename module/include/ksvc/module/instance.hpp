@@ -47,6 +47,8 @@ struct instance_options {
     std::chrono::nanoseconds spin{std::chrono::microseconds(50)};
     std::size_t buffer_count = 64;
     std::size_t buffer_size = 64 * 1024;
+    std::uint16_t buffer_group = 0;  //!< provided_buffer_ring: its buffer group id
+    bool buffer_incremental = true;  //!< provided_buffer_ring: incremental consumption where the kernel has it (6.12)
 };
 
 namespace detail {
@@ -58,6 +60,8 @@ T make_policy(const instance_options& o, const capabilities& c) {
     if constexpr (std::is_constructible_v<T, const capabilities&, io_uring_options>) return T(c, o.ring);
     else if constexpr (std::is_constructible_v<T, const capabilities&>) return T(c);
     else if constexpr (std::is_constructible_v<T, pool_options>) return T(o.pool);
+    else if constexpr (std::is_constructible_v<T, std::size_t, std::size_t, std::uint16_t, bool>)
+        return T(o.buffer_count, o.buffer_size, o.buffer_group, o.buffer_incremental);
     else if constexpr (std::is_constructible_v<T, std::size_t, std::size_t>) return T(o.buffer_count, o.buffer_size);
     else return T();
 }
@@ -108,13 +112,16 @@ public:
     //! dispatch for a pool that runs on the dispatching thread), before anything is built.
     explicit instance(instance_options o = {})
         : opts_(resolve_mode(o)), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
-          backend_(detail::make_policy<B>(o, caps_)), workers_(detail::make_policy<W>(o, caps_)),
-          notifier_(detail::make_policy<N>(o, caps_)), doorbell_(detail::make_policy<N>(o, caps_)),
-          buffers_(detail::make_policy<P>(o, caps_)), sink_(o.sink_capacity),
+          buffers_(detail::make_policy<P>(o, caps_)), backend_(detail::make_policy<B>(o, caps_)),
+          workers_(detail::make_policy<W>(o, caps_)), notifier_(detail::make_policy<N>(o, caps_)),
+          doorbell_(detail::make_policy<N>(o, caps_)), sink_(o.sink_capacity),
           dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {*opts_.mode, o.submit_capacity, o.batch, o.spin},
                       {&process::block_sigpipe_on_this_thread, &detail::run_syscall_here, &thread_bound_entry}),
           fork_gen_(process::fork_generation()) {
         sink_.attach(waker{&notify_consumer, this});
+        // Buffers the kernel must know (a provided ring, registered buffers) are registered by
+        // the backend on the thread that drives the ring, before its first entry.
+        if constexpr (requires(B& b, P& p) { b.add_resource(p.resource()); }) backend_.add_resource(buffers_.resource());
         dispatcher_.start();
     }
     ~instance() {
@@ -222,11 +229,11 @@ private:
     instance_options opts_;
     capabilities caps_;
     R router_;
+    P buffers_; // before the backend: the kernel may write buffers until the ring is torn down
     B backend_;
     W workers_;
     N notifier_;
     N doorbell_; // wakes the dispatcher (submissions, worker completions, stop)
-    P buffers_;
     S sink_;
     SP page_;
     dispatcher_type dispatcher_;

@@ -2,6 +2,8 @@
 //! Ready-made compositions.
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/buffers/heap_buffers.hpp>
+#include <ksvc/module/buffers/provided_buffer_ring.hpp>
+#include <ksvc/module/buffers/registered_buffers.hpp>
 #include <ksvc/module/instance.hpp>
 #include <ksvc/module/notifiers/eventfd_notifier.hpp>
 #include <ksvc/module/routers/probe_router.hpp>

@@ -217,6 +217,9 @@ public:
         return engine_.call_here(e, r, timeout_ms, out);
     }
     void interrupt_calls() noexcept { engine_.interrupt_calls(); }
+    //! A resource to register on the driving thread (see ring_resource); before the loop starts.
+    void add_resource(const ring_resource& r) { engine_.add_resource(r); }
+    [[nodiscard]] int resource_result(std::size_t i) const noexcept { return engine_.resource_result(i); }
     //! The live ring binds to its driving thread (by type, or through raw setup_flags).
     bool owner_thread() const noexcept { return engine_.features().owner_thread; }
 

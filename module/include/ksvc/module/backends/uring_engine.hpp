@@ -44,6 +44,17 @@ struct effective_features {
     std::string notes;               //!< one line per fallback taken ("defer_taskrun -> coop_taskrun: …")
 };
 
+//! A kernel resource registered with the ring on the thread that drives it (a provided buffer
+//! ring, registered buffers, a fixed-file table) and released at teardown, after the drain and
+//! before the ring closes. The object behind `self` must outlive the ring (the instance declares
+//! its buffer provider before its backend). `attach` returns 0 or -errno.
+struct ring_resource {
+    const char* name = "";
+    void* self = nullptr;
+    int (*attach)(void* self, io_uring& ring) noexcept = nullptr;
+    void (*detach)(void* self, io_uring& ring) noexcept = nullptr;
+};
+
 namespace detail {
 
 inline constexpr std::uint64_t liburing_timeout_tag = ~0ull; // LIBURING_UDATA_TIMEOUT: ignored
@@ -493,6 +504,7 @@ struct ring_request;
 
 class call_ring_pool;
 
+
 class uring_engine {
 public:
     //! Sets the ring up (see io_uring_backend for the feature ladder). Throws std::system_error
@@ -508,6 +520,14 @@ public:
     void attach_to_this_thread() noexcept;
     //! Teardown on the driving thread after the drain: unregisters, unmaps. Idempotent.
     void close_on_this_thread() noexcept;
+    //! Adds a resource to register on the driving thread (before the ring is first driven; a
+    //! later one is registered by the next attach). A refusal is logged once and kept in
+    //! features().notes; the entries that name the resource then fail as the kernel says.
+    void add_resource(const ring_resource& r);
+    //! The result of registering resource `i` (in add order): 0, -errno, or 1 when not yet tried.
+    [[nodiscard]] int resource_result(std::size_t i) const noexcept {
+        return i < resources_.size() ? resources_[i].result : -EINVAL;
+    }
 
     [[gnu::always_inline]] status submit(const submit_entry& e, route_info r) noexcept {
         if (forked()) [[unlikely]]
@@ -686,6 +706,12 @@ private:
     bool disabled_ = false;     // created with R_DISABLED, enabled by attach_to_this_thread()
     bool want_ring_fd_ = false; // registrations that belong to the driving thread
     bool want_iowq_ = false;
+    bool want_resources_ = false;
+    struct registered_resource {
+        ring_resource r;
+        int result = 1; // 1: not attached yet
+    };
+    std::vector<registered_resource> resources_;
     std::vector<uring_slot> slots_;
     std::vector<std::uint32_t> free_list_;
     std::vector<completion_entry> ready_; // results decided at submit, reaped first

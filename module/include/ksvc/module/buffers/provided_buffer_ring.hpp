@@ -1,0 +1,213 @@
+#pragma once
+//! provided_buffer_ring — equally sized buffers in a registered provided-buffer ring
+//! (IORING_REGISTER_PBUF_RING, 5.19): the kernel picks a buffer for each recv_select /
+//! recv_multishot of the group, the completion names it (completion_flags::buffer, aux = id),
+//! and take(completion) turns it into a lease. Dropping the lease gives the buffer back to the
+//! ring. With incremental consumption (IOU_PBUF_RING_INC, 6.12; `incremental` asks for it and
+//! the registration falls back without it) one buffer serves several completions: each lease
+//! covers the bytes its completion received, and the buffer returns to the ring once the kernel
+//! is done with it (a completion without completion_flags::buffer_more) and every lease of it
+//! was dropped.
+//!
+//! An empty ring is the kernel's ENOBUFS: a recv completes with -ENOBUFS (a multishot recv ends
+//! with it); drop leases and submit again. acquire() hands out nothing: the kernel picks.
+//!
+//! Lifetime and threads: registered by the backend on the thread that drives the ring
+//! (resource()), unregistered at its teardown; the memory lives as long as this object, which the
+//! instance destroys after its backend. Leases must be dropped before the provider is destroyed.
+//! take() and lease drops happen on one consumer thread at a time.
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <liburing.h>
+
+#include <ksvc/core/concepts/buffer_provider.hpp>
+#include <ksvc/core/entry.hpp>
+#include <ksvc/module/backends/uring_engine.hpp>
+
+namespace ksvc {
+
+class provided_buffer_ring {
+public:
+    class lease {
+    public:
+        lease() noexcept = default;
+        lease(lease&& o) noexcept
+            : pool_(std::exchange(o.pool_, nullptr)), id_(o.id_), offset_(o.offset_), len_(o.len_) {}
+        lease& operator=(lease&& o) noexcept {
+            if (this != &o) {
+                reset();
+                pool_ = std::exchange(o.pool_, nullptr);
+                id_ = o.id_;
+                offset_ = o.offset_;
+                len_ = o.len_;
+            }
+            return *this;
+        }
+        lease(const lease&) = delete;
+        lease& operator=(const lease&) = delete;
+        ~lease() { reset(); }
+
+        //! The bytes the completion received.
+        [[nodiscard]] std::span<std::byte> data() const noexcept {
+            return pool_ ? std::span<std::byte>(pool_->buffer(id_) + offset_, len_) : std::span<std::byte>{};
+        }
+        [[nodiscard]] std::size_t id() const noexcept { return id_; }
+        explicit operator bool() const noexcept { return pool_ != nullptr; }
+        //! Gives the buffer back (to the ring once the kernel is done with it too).
+        void reset() noexcept {
+            if (pool_) std::exchange(pool_, nullptr)->drop(id_);
+        }
+
+    private:
+        friend class provided_buffer_ring;
+        lease(provided_buffer_ring* p, std::uint16_t id, std::uint32_t off, std::uint32_t len) noexcept
+            : pool_(p), id_(id), offset_(off), len_(len) {}
+        provided_buffer_ring* pool_ = nullptr;
+        std::uint16_t id_ = 0;
+        std::uint32_t offset_ = 0, len_ = 0;
+    };
+
+    //! `count` buffers (a power of two, at most 32768) of `size` bytes for buffer group `group`.
+    explicit provided_buffer_ring(std::size_t count = 64, std::size_t size = 64 * 1024, std::uint16_t group = 0,
+                                  bool incremental = true)
+        : count_(count), size_(size), group_(group), want_incremental_(incremental) {
+        if (count == 0 || count > 32768 || (count & (count - 1)) != 0)
+            throw std::invalid_argument("provided_buffer_ring: count must be a power of two in [1, 32768] (got " +
+                                        std::to_string(count) + ")");
+        if (size == 0 || size > 0xffffffffu)
+            throw std::invalid_argument("provided_buffer_ring: size must be in [1, 4 GiB) (got " + std::to_string(size) + ")");
+        ring_bytes_ = round_to_page(count * sizeof(io_uring_buf));
+        storage_bytes_ = round_to_page(count * size);
+        void* r = ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (r == MAP_FAILED) throw std::system_error(errno, std::system_category(), "provided_buffer_ring: mmap (ring)");
+        void* b = ::mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (b == MAP_FAILED) {
+            const int e = errno;
+            ::munmap(r, ring_bytes_);
+            throw std::system_error(e, std::system_category(), "provided_buffer_ring: mmap (buffers)");
+        }
+        ring_ = static_cast<io_uring_buf_ring*>(r);
+        storage_ = static_cast<std::byte*>(b);
+        state_.resize(count);
+        io_uring_buf_ring_init(ring_);
+        for (std::size_t i = 0; i < count; ++i) post(static_cast<std::uint16_t>(i), static_cast<int>(i));
+        io_uring_buf_ring_advance(ring_, static_cast<int>(count));
+    }
+    ~provided_buffer_ring() {
+        ::munmap(ring_, ring_bytes_);
+        ::munmap(storage_, storage_bytes_);
+    }
+    provided_buffer_ring(const provided_buffer_ring&) = delete;
+    provided_buffer_ring& operator=(const provided_buffer_ring&) = delete;
+
+    //! Nothing: the kernel picks the buffer (take() the completion instead).
+    lease acquire(std::size_t) noexcept { return {}; }
+
+    //! The lease of the buffer completion `c` filled; empty when `c` names no buffer of this
+    //! ring (no completion_flags::buffer, another group's id, or taken already).
+    lease take(const completion_entry& c) noexcept {
+        if (!(c.flags & completion_flags::buffer)) return {};
+        const std::size_t id = c.aux & 0xffffu;
+        if (id >= count_) return {};
+        buffer_state& st = state_[id];
+        const bool more = c.flags & completion_flags::buffer_more; // the kernel keeps filling it
+        if (st.kernel_done) return {};                             // a completion taken twice
+        const auto len = static_cast<std::uint32_t>(c.result > 0 ? c.result : 0);
+        const std::uint32_t off = st.consumed;
+        if (len > size_ - off) return {};
+        st.consumed = more ? off + len : 0;
+        st.kernel_done = !more;
+        ++st.leases;
+        ++in_use_;
+        return {this, static_cast<std::uint16_t>(id), off, len};
+    }
+
+    [[nodiscard]] bool is_registered() const noexcept { return registered_.load(std::memory_order_acquire); }
+    //! Whether the kernel took incremental consumption (known once registered).
+    [[nodiscard]] bool incremental() const noexcept { return incremental_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::size_t pool_size() const noexcept { return count_; }
+    //! Leases outstanding.
+    [[nodiscard]] std::size_t in_use() const noexcept { return in_use_; }
+    [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
+    [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
+    //! Buffers given back to the ring since construction (beyond the initial fill).
+    [[nodiscard]] std::uint64_t recycled() const noexcept { return recycled_; }
+
+    //! What the backend registers on its driving thread.
+    ring_resource resource() noexcept { return {"provided_buffer_ring", this, &attach, &detach}; }
+
+private:
+    struct buffer_state {
+        std::uint32_t consumed = 0; // incremental: bytes the kernel filled so far
+        std::uint32_t leases = 0;
+        bool kernel_done = false;   // handed out whole, or the last part of it
+    };
+
+    static std::size_t round_to_page(std::size_t n) noexcept { return (n + 4095) & ~std::size_t{4095}; }
+    std::byte* buffer(std::size_t id) const noexcept { return storage_ + id * size_; }
+    void post(std::uint16_t id, int offset) noexcept {
+        io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(size_), id, io_uring_buf_ring_mask(static_cast<unsigned>(count_)),
+                              offset);
+    }
+    void drop(std::uint16_t id) noexcept {
+        buffer_state& st = state_[id];
+        --in_use_;
+        if (--st.leases == 0 && st.kernel_done) {
+            st.kernel_done = false;
+            post(id, 0);
+            io_uring_buf_ring_advance(ring_, 1);
+            ++recycled_;
+        }
+    }
+
+    static int attach(void* self, io_uring& ring) noexcept {
+        auto* p = static_cast<provided_buffer_ring*>(self);
+        io_uring_buf_reg reg{};
+        reg.ring_addr = reinterpret_cast<std::uint64_t>(p->ring_);
+        reg.ring_entries = static_cast<std::uint32_t>(p->count_);
+        reg.bgid = p->group_;
+        constexpr std::uint16_t pbuf_ring_inc = 2; // IOU_PBUF_RING_INC (6.12), `flags` where 2.3 has `pad`
+        reg.pad = p->want_incremental_ ? pbuf_ring_inc : 0;
+        int r = io_uring_register_buf_ring(&ring, &reg, 0);
+        if (r == -EINVAL && reg.pad) { // before 6.12: the same ring, consumed whole
+            reg.pad = 0;
+            r = io_uring_register_buf_ring(&ring, &reg, 0);
+        }
+        if (r == 0) {
+            p->incremental_.store(reg.pad != 0, std::memory_order_release);
+            p->registered_.store(true, std::memory_order_release);
+        }
+        return r;
+    }
+    static void detach(void* self, io_uring& ring) noexcept {
+        auto* p = static_cast<provided_buffer_ring*>(self);
+        io_uring_unregister_buf_ring(&ring, p->group_);
+        p->registered_.store(false, std::memory_order_release);
+    }
+
+    std::size_t count_, size_;
+    std::uint16_t group_;
+    bool want_incremental_;
+    std::size_t ring_bytes_ = 0, storage_bytes_ = 0;
+    io_uring_buf_ring* ring_ = nullptr;
+    std::byte* storage_ = nullptr;
+    std::vector<buffer_state> state_;
+    std::size_t in_use_ = 0;
+    std::uint64_t recycled_ = 0;
+    std::atomic<bool> registered_{false};
+    std::atomic<bool> incremental_{false};
+};
+static_assert(buffer_provider<provided_buffer_ring>);
+
+} // namespace ksvc
