@@ -30,6 +30,7 @@ std::string_view to_string(feature_id f) noexcept {
     case feature_id::submit_all: return "submit_all";
     case feature_id::cq_entries: return "cq_entries";
     case feature_id::iowq_max_workers: return "iowq_max_workers";
+    case feature_id::fixed_files: return "fixed_files";
     case feature_id::count: break;
     }
     return "?";
@@ -65,6 +66,7 @@ constexpr feature_row rows[] = {
     {feature_id::submit_all, setup_flag::submit_all, {5, 18}, "IORING_SETUP_SUBMIT_ALL"},
     {feature_id::cq_entries, setup_flag::cqsize, {5, 5}, "IORING_SETUP_CQSIZE"},
     {feature_id::iowq_max_workers, 0, {5, 15}, "IORING_REGISTER_IOWQ_MAX_WORKERS"},
+    {feature_id::fixed_files, 0, {5, 19}, "a sparse IORING_REGISTER_FILES2 table with slot allocation"},
 };
 const feature_row& row(feature_id f) noexcept { return rows[static_cast<std::size_t>(f)]; }
 
@@ -90,7 +92,7 @@ public:
     void decide() {
         using F = feature_id;
         for (F f : {F::sqpoll, F::single_issuer, F::defer_taskrun, F::coop_taskrun, F::taskrun_flag, F::submit_all,
-                    F::registered_ring_fd, F::iowq_max_workers, F::cq_entries}) {
+                    F::registered_ring_fd, F::iowq_max_workers, F::cq_entries, F::fixed_files}) {
             const feature_setting s = setting(f);
             bool want = s.mode == feature_mode::on;
             if (s.mode == feature_mode::automatic) {
@@ -312,6 +314,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     // Registrations that belong to the driving thread wait for attach_to_this_thread().
     want_ring_fd_ = lad.on(feature_id::registered_ring_fd);
     want_iowq_ = lad.on(feature_id::iowq_max_workers);
+    want_files_ = lad.on(feature_id::fixed_files) && request_->fixed_files > 0;
     env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
     const std::size_t cap = features_.sq_entries;
@@ -350,6 +353,19 @@ void uring_engine::attach_to_this_thread() noexcept {
             features_.notes += (features_.notes.empty() ? "" : "\n") + line;
             const feature_setting s = request_->settings[static_cast<std::size_t>(feature_id::registered_ring_fd)];
             if (s.fallback == fallback_policy::warn && request_->opts.log) request_->opts.log(line);
+        }
+    }
+    if (want_files_) {
+        want_files_ = false;
+        const int r = io_uring_register_files_sparse(&ring_, request_->fixed_files);
+        if (r == 0) {
+            features_.fixed_files = request_->fixed_files;
+        } else {
+            const std::string line = "fixed_files: registering a sparse table of " + std::to_string(request_->fixed_files) +
+                                     " slots failed (" + std::strerror(-r) + (r == -EMFILE ? ", above RLIMIT_NOFILE" : "") +
+                                     "); direct descriptors will fail with EBADF/ENFILE";
+            features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+            if (request_->opts.log) request_->opts.log(line);
         }
     }
     if (want_resources_) {
@@ -531,7 +547,7 @@ std::size_t uring_engine::cancel_all() noexcept {
 // in the SQ: they are failed with it (completions that say why) and it is reported.
 int uring_engine::enter_submit(unsigned wait_nr) noexcept {
     // Used on its own (not through a dispatcher), the first thread to submit drives the ring.
-    if (disabled_ || want_ring_fd_ || want_iowq_ || want_resources_) attach_to_this_thread();
+    if (disabled_ || want_ring_fd_ || want_iowq_ || want_resources_ || want_files_) attach_to_this_thread();
     const int r = wait_nr ? io_uring_submit_and_wait(&ring_, wait_nr) : io_uring_submit(&ring_);
     if (r >= 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return r < 0 ? r : 0;
     if (last_enter_error_ != r && request_->opts.log)

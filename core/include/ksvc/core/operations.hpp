@@ -38,6 +38,9 @@ enum class operation : std::uint32_t {
     files_update,     //!< (fds*, count, offset): updates registered-file slots
     fixed_fd_install, //!< (file_index, flags): a real fd for a registered file
     msg_ring,         //!< (ring_fd, value, target_corr_id): a completion posted on another ring
+    accept_direct,    //!< (fd, flags): one connection into a free registered-file slot; result = the slot
+    accept_multishot_direct, //!< (fd, flags): a slot per connection, `more` until it ends (ENFILE: table full)
+    openat_direct,    //!< (dfd, path, flags, mode): opens into a free registered-file slot; result = the slot
     last,
 };
 inline constexpr std::size_t operation_count = static_cast<std::uint32_t>(operation::last) - operation_base;
@@ -92,7 +95,21 @@ inline constexpr std::array<operation_info, operation_count> operation_table{{
      true, "refused below 6.8"},
     {operation::msg_ring, "msg_ring", opcode::msg_ring, {5, 18}, fallback::refused, false, false,
      "refused below 5.18"},
+    {operation::accept_direct, "accept_direct", opcode::accept, {5, 19}, fallback::refused, false, true,
+     "refused below 5.19 (no slot allocation)"},
+    {operation::accept_multishot_direct, "accept_multishot_direct", opcode::accept, {5, 19}, fallback::refused, true,
+     true, "refused below 5.19 (no slot allocation)"},
+    {operation::openat_direct, "openat_direct", opcode::openat, {5, 19}, fallback::refused, false, true,
+     "refused below 5.19 (no slot allocation)"},
 }};
+
+//! A registered-file slot (a "direct descriptor"): its own type, so it cannot be passed where an
+//! fd is meant. Entries built from one carry entry_flags::fixed_file and never run on a worker
+//! (errc::needs_ring instead: a worker would read the slot number as an fd).
+struct direct_fd {
+    std::uint32_t index = 0;
+    friend constexpr bool operator==(direct_fd, direct_fd) = default;
+};
 
 constexpr bool check_operation_table() noexcept {
     for (std::size_t i = 0; i < operation_table.size(); ++i)

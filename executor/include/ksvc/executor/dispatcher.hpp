@@ -255,7 +255,9 @@ private:
         }
         if (inline_mode() && !bound) return false;
         if (!hooks_.run_here) return false;
-        const bool ring_only = e.flags & (entry_flags::fixed_file | entry_flags::buffer_select);
+        // Registered files and buffers live in the shared ring: a private ring has none.
+        const bool ring_only = (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select)) ||
+                               (is_operation(e.number()) && info(static_cast<operation>(e.number()))->needs_resources);
         if (r.tier == tier::io_uring && !bound) {
             if (ring_only || backend_owner_bound()) return false;
             if constexpr (requires(B& b, completion_entry& c) { b.call_here(e, r, timeout_ms, c); }) {

@@ -148,6 +148,53 @@ inline submit_entry msg_ring(int ring_fd, std::uint32_t value, std::uint64_t tar
     return detail::make(operation::msg_ring, static_cast<std::uint64_t>(ring_fd), value, target_corr_id);
 }
 
+// ---- direct descriptors (a registered-file table: io_uring_backend<fixed_files<N>>) -----------
+//! One connection into a free slot of the table: the result is the slot (direct_fd{result}).
+inline submit_entry accept_direct(int listen_fd, int flags = 0) noexcept {
+    return detail::make(operation::accept_direct, static_cast<std::uint64_t>(listen_fd), static_cast<std::uint32_t>(flags));
+}
+//! A slot per connection, `more` until the stream ends (-ENFILE when the table is full).
+inline submit_entry accept_multishot_direct(int listen_fd, int flags = 0) noexcept {
+    return detail::make(operation::accept_multishot_direct, static_cast<std::uint64_t>(listen_fd),
+                        static_cast<std::uint32_t>(flags));
+}
+//! openat into a free slot: the result is the slot. `path` must live until the completion.
+inline submit_entry openat_direct(int dfd, const char* path, int flags, unsigned mode = 0) noexcept {
+    return detail::make(operation::openat_direct, static_cast<std::uint64_t>(static_cast<std::int64_t>(dfd)),
+                        detail::ptr(path), static_cast<std::uint32_t>(flags), mode);
+}
+namespace detail {
+inline submit_entry on_slot(submit_entry e) noexcept {
+    e.flags |= entry_flags::fixed_file;
+    return e;
+}
+inline int slot(direct_fd d) noexcept { return static_cast<int>(d.index); }
+} // namespace detail
+inline submit_entry read(direct_fd d, void* buf, std::size_t n) noexcept { return detail::on_slot(sys::read(detail::slot(d), buf, n)); }
+inline submit_entry write(direct_fd d, const void* buf, std::size_t n) noexcept {
+    return detail::on_slot(sys::write(detail::slot(d), buf, n));
+}
+inline submit_entry pread(direct_fd d, void* buf, std::size_t n, off_t off) noexcept {
+    return detail::on_slot(sys::pread(detail::slot(d), buf, n, off));
+}
+inline submit_entry pwrite(direct_fd d, const void* buf, std::size_t n, off_t off) noexcept {
+    return detail::on_slot(sys::pwrite(detail::slot(d), buf, n, off));
+}
+inline submit_entry recv(direct_fd d, void* buf, std::size_t n, int flags = 0) noexcept {
+    return detail::on_slot(sys::recvfrom(detail::slot(d), buf, n, flags, nullptr, nullptr));
+}
+inline submit_entry send(direct_fd d, const void* buf, std::size_t n, int flags = 0) noexcept {
+    return detail::on_slot(sys::sendto(detail::slot(d), buf, n, flags, nullptr, 0));
+}
+inline submit_entry recv_multishot(direct_fd d, std::uint16_t group, int flags = 0, std::uint32_t max_len = 0) noexcept {
+    return detail::on_slot(recv_multishot(detail::slot(d), group, flags, max_len));
+}
+inline submit_entry recv_select(direct_fd d, std::uint32_t len, std::uint16_t group, int flags = 0) noexcept {
+    return detail::on_slot(recv_select(detail::slot(d), len, group, flags));
+}
+inline submit_entry close(direct_fd d) noexcept { return close_direct(d.index); }
+inline submit_entry fixed_fd_install(direct_fd d, std::uint32_t flags = 0) noexcept { return fixed_fd_install(d.index, flags); }
+
 // ---- modifiers -------------------------------------------------------------------------------
 inline submit_entry with(submit_entry e, std::uint32_t modifiers) noexcept {
     e.flags |= modifiers & entry_flags::modifier_mask;

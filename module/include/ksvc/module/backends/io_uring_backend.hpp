@@ -60,7 +60,7 @@ struct feature_setting {
 
 enum class feature_id : std::uint8_t {
     sqpoll, coop_taskrun, taskrun_flag, single_issuer, defer_taskrun, registered_ring_fd, submit_all,
-    cq_entries, iowq_max_workers, count
+    cq_entries, iowq_max_workers, fixed_files, count
 };
 inline constexpr std::size_t feature_count = static_cast<std::size_t>(feature_id::count);
 std::string_view to_string(feature_id f) noexcept;
@@ -92,6 +92,7 @@ struct ring_request {
     unsigned sqpoll_idle_ms = 1000;
     int sqpoll_cpu = -1;
     unsigned iowq_bounded = 0, iowq_unbounded = 0;
+    unsigned fixed_files = 0;
 };
 } // namespace detail
 
@@ -153,6 +154,16 @@ struct iowq_max_workers : features::basic_feature<feature_id::iowq_max_workers, 
         r.iowq_bounded = Bounded;
         r.iowq_unbounded = Unbounded;
     }
+};
+
+//! A sparse registered-file table of N slots (IORING_REGISTER_FILES2 sparse, 5.19), registered on
+//! the driving thread: accept_direct / accept_multishot_direct / openat_direct allocate slots in
+//! it, entries name them with ksvc::direct_fd. The table counts against RLIMIT_NOFILE; a refused
+//! registration is logged and noted in features() (features().fixed_files stays 0).
+template <unsigned N, feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+struct fixed_files : features::basic_feature<feature_id::fixed_files, 0, false, M, F> {
+    static_assert(N > 0 && N <= (1u << 20), "ksvc::fixed_files<N>: N must be in [1, 1048576]");
+    static void apply(detail::ring_request& r) noexcept { r.fixed_files = N; }
 };
 
 namespace detail {
@@ -257,5 +268,8 @@ static_assert(io_backend<sqpoll_io_uring>);
 //! One thread submits and completes: the kernel defers task work to it.
 using owner_thread_io_uring = io_uring_backend<single_issuer, defer_taskrun, registered_ring_fd>;
 static_assert(io_backend<owner_thread_io_uring>);
+//! A plain ring with a 1024-slot sparse fixed-file table (direct descriptors).
+using fixed_file_io_uring = io_uring_backend<fixed_files<1024>>;
+static_assert(io_backend<fixed_file_io_uring>);
 
 } // namespace ksvc

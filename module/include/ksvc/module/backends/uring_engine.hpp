@@ -41,6 +41,7 @@ struct effective_features {
     bool registered_ring_fd = false;
     bool owner_thread = false;       //!< SINGLE_ISSUER/DEFER_TASKRUN/registered fd: one thread drives it
     unsigned iowq_bounded = 0, iowq_unbounded = 0; //!< io-wq limits set (0: the kernel's)
+    unsigned fixed_files = 0;        //!< slots of the registered (sparse) file table, 0: none
     std::string notes;               //!< one line per fallback taken ("defer_taskrun -> coop_taskrun: …")
 };
 
@@ -141,9 +142,17 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
     switch (static_cast<operation>(e.number())) {
     case operation::nop: prep(s, opcode::nop, -1, 0, 0, 0); return {};
     case operation::accept_multishot:
+    case operation::accept_direct:
+    case operation::accept_multishot_direct:
         prep(s, opcode::accept, fd0, 0, 0, 0);
         s.accept_flags = static_cast<std::uint32_t>(a[1]);
-        if (!single) s.ioprio |= IORING_ACCEPT_MULTISHOT;
+        if (e.number() != static_cast<std::uint32_t>(operation::accept_multishot)) s.file_index = IORING_FILE_INDEX_ALLOC;
+        if (!single && e.number() != static_cast<std::uint32_t>(operation::accept_direct)) s.ioprio |= IORING_ACCEPT_MULTISHOT;
+        return {};
+    case operation::openat_direct:
+        prep(s, opcode::openat, fd0, a[1], static_cast<std::uint32_t>(a[3]), 0);
+        s.open_flags = static_cast<std::uint32_t>(a[2]);
+        s.file_index = IORING_FILE_INDEX_ALLOC;
         return {};
     case operation::recv_multishot: {
         const std::uint64_t max = a[2] ? a[2] : (single ? (1u << 30) : 0);
@@ -707,6 +716,7 @@ private:
     bool want_ring_fd_ = false; // registrations that belong to the driving thread
     bool want_iowq_ = false;
     bool want_resources_ = false;
+    bool want_files_ = false;
     struct registered_resource {
         ring_resource r;
         int result = 1; // 1: not attached yet
