@@ -1,4 +1,6 @@
-// buffer_provider laws, over heap_buffers and the archetype (4 buffers of 4 KiB each):
+// buffer_provider laws, over heap_buffers, registered_buffers and the archetype (4 buffers of
+// 4 KiB each; provided_buffer_ring hands out buffers only through completions — the kernel picks
+// them — so its laws are in tests/integration/test_buffers.cpp):
 // - acquire/release accounting: in_use() follows the live leases;
 // - a lease holds at least `min` bytes; min larger than a buffer gives an empty lease;
 // - exhaustion gives an empty lease (never blocks), and a released buffer can be leased again;
@@ -17,6 +19,7 @@
 
 #include <ksvc/core/concepts/buffer_provider.hpp>
 #include <ksvc/module/buffers/heap_buffers.hpp>
+#include <ksvc/module/buffers/registered_buffers.hpp>
 
 #include "support/archetypes/archetype_buffer_provider.hpp"
 
@@ -30,7 +33,7 @@ struct factory {
     static P make() { return P(count, size); }
 };
 
-using providers = boost::mpl::list<heap_buffers, test::archetype_buffer_provider>;
+using providers = boost::mpl::list<heap_buffers, registered_buffers, test::archetype_buffer_provider>;
 
 template <class P>
 std::vector<typename P::lease> acquire_all(P& p) {

@@ -9,6 +9,8 @@
 
 #include <ksvc/core/concepts/buffer_provider.hpp>
 #include <ksvc/module/buffers/heap_buffers.hpp>
+#include <ksvc/module/buffers/provided_buffer_ring.hpp>
+#include <ksvc/module/buffers/registered_buffers.hpp>
 
 #include "concepts/flaws.hpp"
 #include "support/archetypes/archetype_buffer_provider.hpp"
@@ -18,6 +20,8 @@ using namespace ksvc;
 
 static_assert(buffer_provider<test::archetype_buffer_provider>);
 static_assert(buffer_provider<heap_buffers>);
+static_assert(buffer_provider<registered_buffers>);
+static_assert(buffer_provider<provided_buffer_ring>);
 
 enum class flaw {
     none,
