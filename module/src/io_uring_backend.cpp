@@ -1,5 +1,6 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -317,7 +318,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     want_files_ = lad.on(feature_id::fixed_files) && request_->fixed_files > 0;
     env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
-    const std::size_t cap = features_.sq_entries;
+    const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
     slots_.resize(cap);
     free_list_.reserve(cap);
     for (std::size_t i = cap; i-- > 0;) free_list_.push_back(static_cast<std::uint32_t>(i));

@@ -73,6 +73,10 @@ void log_to_stderr(std::string_view line) noexcept;
 struct io_uring_options {
     unsigned entries = 256;        //!< SQ entries; the CQ gets `cq_entries` (default 2x)
     unsigned cq_entries = 0;       //!< 0: 2 x entries (cq_entries<N> feature or this)
+    //! Entries in flight at once (0: the SQ size). Above the SQ size the SQ is submitted as it
+    //! fills; completions beyond the CQ size wait in the kernel's overflow list (IORING_FEAT_NODROP,
+    //! 5.5) and ksvc flushes it, so size the CQ for the common case, not the worst.
+    unsigned max_inflight = 0;
     std::uint32_t setup_flags = 0; //!< extra raw IORING_SETUP_* bits (expert escape hatch)
     //! Run-time override of a feature's setting, whatever the type says.
     std::array<std::optional<feature_setting>, feature_count> override_of{};
@@ -238,6 +242,7 @@ public:
     std::uint32_t setup_flags() const noexcept { return engine_.features().setup_flags; }
     const effective_features& features() const noexcept { return engine_.features(); }
     int last_enter_error() const noexcept { return engine_.last_enter_error(); }
+    std::uint64_t overflow_flushes() const noexcept { return engine_.overflow_flushes(); }
 
 private:
     static detail::ring_request request(const io_uring_options& o) noexcept {

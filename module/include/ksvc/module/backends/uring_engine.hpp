@@ -581,7 +581,15 @@ public:
         if (forked()) return n;
         // DEFER_TASKRUN: completions are posted only when the owner enters the kernel to get
         // events; with nothing visible and work in flight, run the deferred task work now.
-        if (defer_taskrun_ && busy_ + internal_ > 0 && io_uring_cq_ready(&ring_) == 0) io_uring_get_events(&ring_);
+        // A CQ that overflowed: the kernel holds the rest (NODROP) until an enter flushes them.
+        if (io_uring_cq_ready(&ring_) == 0) {
+            if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) [[unlikely]] {
+                ++overflow_flushes_;
+                io_uring_get_events(&ring_);
+            } else if (defer_taskrun_ && busy_ + internal_ > 0) {
+                io_uring_get_events(&ring_);
+            }
+        }
         unsigned head, seen = 0;
         io_uring_cqe* cqe = nullptr;
         io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -628,6 +636,8 @@ public:
     [[nodiscard]] const capabilities& caps() const noexcept { return caps_; }
     //! The last persistent error an enter returned (0: none); the entries it hit were failed with it.
     [[nodiscard]] int last_enter_error() const noexcept { return last_enter_error_; }
+    //! Times the CQ had overflowed and its overflow list was flushed.
+    [[nodiscard]] std::uint64_t overflow_flushes() const noexcept { return overflow_flushes_; }
 
 private:
     bool forked() const noexcept { return fork_gen_ != process::fork_generation(); }
@@ -729,6 +739,7 @@ private:
     std::size_t busy_ = 0;
     std::size_t internal_ = 0; // doorbell poll and cancel requests in flight
     int last_enter_error_ = 0;
+    std::uint64_t overflow_flushes_ = 0;
     std::uint64_t fork_gen_ = 0;
     effective_features features_;
     std::unique_ptr<ring_request> request_;
