@@ -1,4 +1,4 @@
-// worker_pool laws, over fixed_pool (2 threads), inline_worker and the archetype, each with a
+// worker_pool laws, over fixed_pool (2 threads), lazy_pool (at most 2), inline_worker and the archetype, each with a
 // queue of 8:
 // - every accepted entry completes exactly once, with its own result;
 // - the waker runs after a completion is published: once it has run, reap() finds the entry;
@@ -29,6 +29,7 @@
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/module/workers/fixed_pool.hpp>
 #include <ksvc/module/workers/inline_worker.hpp>
+#include <ksvc/module/workers/lazy_pool.hpp>
 
 #include "support/archetypes/archetype_worker_pool.hpp"
 #include "support/fixtures.hpp"
@@ -48,6 +49,10 @@ struct factory<fixed_pool> {
     static fixed_pool make() { return fixed_pool(pool_options{.threads = 2, .queue_capacity = queue}); }
 };
 template <>
+struct factory<lazy_pool> {
+    static lazy_pool make() { return lazy_pool(pool_options{.threads = 2, .queue_capacity = queue}); }
+};
+template <>
 struct factory<inline_worker> {
     static inline_worker make() { return inline_worker(queue); }
 };
@@ -56,7 +61,7 @@ struct factory<test::archetype_worker_pool> {
     static test::archetype_worker_pool make() { return test::archetype_worker_pool(queue); }
 };
 
-using pools = boost::mpl::list<fixed_pool, inline_worker, test::archetype_worker_pool>;
+using pools = boost::mpl::list<fixed_pool, lazy_pool, inline_worker, test::archetype_worker_pool>;
 
 struct wake_counter {
     std::atomic<int> n{0};

@@ -10,6 +10,7 @@
 #include <ksvc/core/concepts/worker_pool.hpp>
 #include <ksvc/module/workers/fixed_pool.hpp>
 #include <ksvc/module/workers/inline_worker.hpp>
+#include <ksvc/module/workers/lazy_pool.hpp>
 
 #include "concepts/flaws.hpp"
 #include "support/archetypes/archetype_worker_pool.hpp"
@@ -20,6 +21,7 @@ using namespace ksvc;
 static_assert(worker_pool<test::archetype_worker_pool>);
 static_assert(worker_pool<fixed_pool>);
 static_assert(worker_pool<inline_worker>);
+static_assert(worker_pool<lazy_pool>);
 
 enum class flaw {
     none,

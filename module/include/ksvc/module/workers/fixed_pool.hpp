@@ -3,6 +3,7 @@
 //! lock-free queue in, a bounded queue of completions out. enqueue never blocks: once
 //! `queue_capacity` entries are outstanding (accepted, not yet reaped) it returns ring_full.
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <semaphore>
@@ -17,8 +18,10 @@
 namespace ksvc {
 
 struct pool_options {
-    std::size_t threads = 0;          //!< 0: min(8, max(1, nproc/2))
+    std::size_t threads = 0;          //!< 0: min(8, max(1, nproc/2)) (lazy_pool: the most it starts)
     std::size_t queue_capacity = 1024;
+    //! lazy_pool: a thread idle this long exits.
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(10)};
 };
 
 class fixed_pool {

@@ -1,0 +1,75 @@
+#pragma once
+//! lazy_pool — no threads until Tier-2 work arrives; a thread is started when work is queued
+//! and no idle thread can take it, up to `pool_options::threads` (0: fixed_pool's default);
+//! a thread idle for `pool_options::idle_timeout` exits. For servers whose Tier-2 work is rare:
+//! an idle instance costs no threads. enqueue never blocks: once `queue_capacity` entries are
+//! outstanding (accepted, not yet reaped) it returns ring_full; if no thread can be started at
+//! all (the system refuses), it returns ring_full too and nothing is lost — a later enqueue
+//! tries again. The queue is a mutex and a condition variable: Tier-2 work is a syscall on a
+//! thread, which costs far more than the lock.
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <ksvc/core/concepts/worker_pool.hpp>
+#include <ksvc/module/workers/fixed_pool.hpp>
+
+namespace ksvc {
+
+class lazy_pool {
+public:
+    explicit lazy_pool(pool_options o = {});
+    ~lazy_pool();
+    lazy_pool(const lazy_pool&) = delete;
+    lazy_pool& operator=(const lazy_pool&) = delete;
+
+    std::error_code enqueue(const submit_entry& e) noexcept;
+    //! A linked chain, run in order by one worker (see detail::run_chain). Never blocks.
+    std::error_code enqueue_chain(std::span<const submit_entry> chain) noexcept;
+    std::size_t reap(std::span<completion_entry> out) noexcept;
+    void attach(waker w) noexcept { wake_ = w; }
+    void shutdown() noexcept;
+    [[nodiscard]] std::size_t outstanding() const noexcept;
+    [[nodiscard]] std::size_t active_workers() const noexcept;
+    //! Threads alive now (0 while no Tier-2 work has come, and again after idle_timeout).
+    [[nodiscard]] std::size_t total_workers() const noexcept;
+    [[nodiscard]] std::size_t max_workers() const noexcept { return max_; }
+    //! Threads started since construction (each idle exit and restart counts again).
+    [[nodiscard]] std::size_t started() const noexcept;
+
+private:
+    struct job {
+        submit_entry e;
+        std::unique_ptr<std::vector<submit_entry>> chain; // set: a linked chain
+    };
+    struct worker {
+        std::thread t;
+        bool done = false;
+    };
+    std::error_code admit(job j, std::size_t entries) noexcept;
+    void run(worker* self) noexcept;
+    void join_finished() noexcept; // under lock_
+
+    std::size_t max_, capacity_;
+    std::chrono::milliseconds idle_;
+    mutable std::mutex lock_;
+    std::condition_variable work_;
+    std::deque<job> in_;
+    std::vector<completion_entry> out_;
+    std::list<worker> workers_; // stable addresses: a thread marks its own entry done
+    std::size_t alive_ = 0, idle_waiting_ = 0, active_ = 0, outstanding_ = 0, started_ = 0;
+    bool stopping_ = false;
+    waker wake_{};
+    std::uint64_t fork_gen_;
+};
+static_assert(worker_pool<lazy_pool>);
+
+} // namespace ksvc
