@@ -329,3 +329,115 @@ BOOST_AUTO_TEST_CASE(bad_sizes_are_refused_with_a_message) {
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace ksvc::test::buffers
+
+namespace ksvc::test::buffers {
+
+BOOST_AUTO_TEST_SUITE(multishot_stream_ends)
+
+// A peer reset in the middle of a multishot recv: the data before it arrives, then a final
+// completion without `more` that says why (ECONNRESET); every lease goes back.
+BOOST_DATA_TEST_CASE(a_peer_reset_ends_the_recv_stream_with_its_reason, bdata::make(modes), mode) {
+    provided_instance inst(options(mode, 8, 256, false));
+    auto [client, server] = tcp_pair();
+    BOOST_REQUIRE(!inst.submit(op::tagged(op::recv_multishot(server, inst.buffers().group()), 1)));
+    BOOST_REQUIRE(::send(client, "before", 6, 0) == 6);
+    std::string received;
+    completion_entry last{};
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    bool reset_sent = false, ended = false;
+    completion_entry out[16];
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
+        const std::size_t n = inst.wait_completions(out, 20);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (out[i].result > 0) received += bytes_of(inst.buffers().take(out[i]));
+            if (!out[i].more()) {
+                ended = true;
+                last = out[i];
+            }
+        }
+        if (received == "before" && !reset_sent) {
+            linger l{1, 0}; // close with RST
+            BOOST_REQUIRE(::setsockopt(client, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
+            client = unique_fd();
+            reset_sent = true;
+        }
+    }
+    BOOST_TEST(received == "before");
+    BOOST_REQUIRE(ended);
+    BOOST_TEST(last.result == -ECONNRESET, last);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+}
+
+// EMFILE during a multishot accept (RLIMIT_NOFILE lowered in a child): the stream ends with
+// EMFILE, no `more`; once descriptors are free a re-armed stream serves again.
+BOOST_AUTO_TEST_CASE(emfile_ends_the_accept_stream_and_it_serves_again) {
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) try {
+        instance_options o;
+        o.mode = dispatch_mode::inline_mode;
+        default_instance inst(o);
+        loopback_listener l;
+        std::vector<unique_fd> clients, spare;
+        // Leave room for exactly two accepted connections (the clients need their own fds).
+        for (int i = 0; i < 4; ++i) {
+            clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            if (::connect(clients.back(), reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) != 0) ::_exit(10);
+        }
+        int highest = 0;
+        for (int fd = 0; fd < 1024; ++fd)
+            if (::fcntl(fd, F_GETFD) != -1) highest = fd;
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        const rlim_t saved = lim.rlim_cur;
+        lim.rlim_cur = static_cast<rlim_t>(highest + 3); // fds highest+1, highest+2 free
+        for (int fd = 0; fd <= highest; ++fd) // holes below the highest fd would be used first
+            if (::fcntl(fd, F_GETFD) == -1) spare.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(11);
+        if (inst.submit(op::tagged(op::accept_multishot(l.fd, SOCK_CLOEXEC), 1))) ::_exit(15);
+        std::vector<completion_entry> got;
+        completion_entry out[8];
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < deadline && (got.empty() || got.back().more())) {
+            const std::size_t n = inst.wait_completions(out, 20);
+            got.insert(got.end(), out, out + n);
+        }
+        if (got.size() != 3) ::_exit(12);
+        if (got[0].result < 0 || got[1].result < 0) ::_exit(13);
+        if (got[2].result != -EMFILE || got[2].more()) ::_exit(14);
+        for (int i = 0; i < 2; ++i) ::close(static_cast<int>(got[i].result));
+        lim.rlim_cur = saved;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        if (inst.submit(op::tagged(op::accept_multishot(l.fd, SOCK_CLOEXEC), 2))) ::_exit(15);
+        std::vector<completion_entry> again;
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (again.size() < 1 && std::chrono::steady_clock::now() < until) {
+            const std::size_t n = inst.wait_completions(out, 20);
+            again.insert(again.end(), out, out + n);
+        }
+        // The connection the kernel could not hand over is still in the backlog, or was dropped
+        // (kernels differ); a new client is served in any case.
+        if (again.empty()) {
+            clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            if (::connect(clients.back(), reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) != 0) ::_exit(16);
+            const auto until2 = std::chrono::steady_clock::now() + 5s;
+            while (again.empty() && std::chrono::steady_clock::now() < until2) {
+                const std::size_t n = inst.wait_completions(out, 20);
+                again.insert(again.end(), out, out + n);
+            }
+        }
+        if (again.empty() || again[0].result < 0 || !again[0].more()) ::_exit(17);
+        ::_exit(0);
+    } catch (...) {
+        ::_exit(19);
+    }
+    int st = 0;
+    BOOST_REQUIRE(::waitpid(pid, &st, 0) == pid);
+    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0),
+               "child status " << st << " (10 connect, 11 setrlimit, 12 count, 13 accepted, 14 emfile, 15 submit, "
+                                        "16 reconnect, 17 served again, 19 exception)");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace ksvc::test::buffers
