@@ -247,7 +247,8 @@ void print_preset(const char* name, const ksvc::capabilities& caps) {
         std::string line;
         for (const auto& fl : flags) line += (line.empty() ? "" : " ") + fl;
         std::cout << (line.empty() ? "(plain ring)" : line) << (f.registered_ring_fd ? " +registered ring fd" : "")
-                  << (f.owner_thread ? " [owner thread]" : "") << "\n";
+                  << (f.owner_thread ? " [owner thread]" : "")
+                  << (f.fixed_files ? " +" + std::to_string(f.fixed_files) + " fixed-file slots" : std::string()) << "\n";
         std::string notes = f.notes;
         for (std::size_t at = 0; !notes.empty(); ) {
             const std::size_t nl = notes.find('\n', at);
@@ -269,6 +270,7 @@ void print_presets(const ksvc::capabilities& caps) {
     print_preset<ksvc::basic_io_uring>("basic_io_uring (default_instance)", caps);
     print_preset<ksvc::sqpoll_io_uring>("sqpoll_io_uring", caps);
     print_preset<ksvc::owner_thread_io_uring>("owner_thread_io_uring", caps);
+    print_preset<ksvc::fixed_file_io_uring>("fixed_file_io_uring", caps);
     std::cout << "  operations:\n";
     const ksvc::probe_router r(caps);
     std::vector<std::string> items;
