@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <linux/futex.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -187,8 +188,8 @@ private:
 
 //! One small ring per concurrent blocking caller, pooled: a caller takes one, submits its entry,
 //! waits in the kernel for its own completion and gives the ring back. No thread hand-off. Each
-//! ring polls the pool's stop eventfd (armed once: stop happens once), so stop() can cancel a
-//! call blocked in the kernel.
+//! ring has the pool's stop signal armed (once: stop happens once) — a FUTEX_WAIT on a word
+//! (6.7), else a poll of an eventfd — so stop() can cancel a call blocked in the kernel.
 class call_ring_pool {
 public:
     struct ring {
@@ -197,13 +198,11 @@ public:
         bool stop_seen = false;
     };
 
-    call_ring_pool(const capabilities& caps, translate_env env) : caps_(caps), env_(env) {
-        stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (stop_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd (call rings)");
-    }
+    call_ring_pool(const capabilities& caps, translate_env env)
+        : caps_(caps), env_(env), futex_stop_(caps.has(opcode::futex_wait)) {}
     ~call_ring_pool() {
         for (auto& r : all_) io_uring_queue_exit(&r->r);
-        ::close(stop_fd_);
+        if (stop_fd_ >= 0) ::close(stop_fd_);
     }
 
     ring* acquire() noexcept {
@@ -215,14 +214,13 @@ public:
                 return r;
             }
         }
+        if (!futex_stop_ && !make_stop_fd()) return nullptr;
         auto r = std::unique_ptr<ring>(new (std::nothrow) ring);
         if (!r) return nullptr;
         io_uring_params p{};
         if (caps_.has_setup_flag(setup_flag::coop_taskrun)) p.flags |= IORING_SETUP_COOP_TASKRUN;
         if (io_uring_queue_init_params(8, &r->r, &p) < 0) return nullptr;
-        io_uring_sqe* sqe = io_uring_get_sqe(&r->r);
-        io_uring_prep_poll_add(sqe, stop_fd_, POLLIN);
-        sqe->user_data = stop_tag;
+        arm_stop(r->r);
         if (io_uring_submit(&r->r) < 0) {
             io_uring_queue_exit(&r->r);
             return nullptr;
@@ -245,17 +243,49 @@ public:
 
     void interrupt() noexcept {
         stopping_.store(true, std::memory_order_release);
-        const std::uint64_t one = 1;
-        [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+        if (futex_stop_) {
+            stop_word_.store(1, std::memory_order_release);
+            ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&stop_word_), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr,
+                      nullptr, 0);
+            return;
+        }
+        std::lock_guard lock(m_);
+        if (stop_fd_ >= 0) signal_stop();
+    }
+    //! Arms the stop signal on a private ring (its completion is stop_tag): a FUTEX_WAIT on the
+    //! stop word where the kernel has it (no descriptor), else a poll of the stop eventfd.
+    void arm_stop(io_uring& r) noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&r);
+        if (!sqe) return;
+        if (futex_stop_) prep_futex_wait(*sqe, reinterpret_cast<const std::uint32_t*>(&stop_word_), 0);
+        else io_uring_prep_poll_add(sqe, stop_fd_, POLLIN);
+        sqe->user_data = stop_tag;
     }
     bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
     const translate_env& env() const noexcept { return env_; }
     const capabilities& caps() const noexcept { return caps_; }
 
 private:
+    // Made with the first private ring: an instance whose callers never block on one (an
+    // inline server) opens no descriptor for it. A stop that came first is signalled at once.
+    bool make_stop_fd() noexcept {
+        std::lock_guard lock(m_);
+        if (stop_fd_ >= 0) return true;
+        stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (stop_fd_ < 0) return false;
+        if (stopping_.load(std::memory_order_acquire)) signal_stop();
+        return true;
+    }
+    void signal_stop() noexcept {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+    }
+
     const capabilities& caps_;
     translate_env env_;
-    int stop_fd_ = -1;
+    const bool futex_stop_;
+    std::atomic<std::uint32_t> stop_word_{0};
+    int stop_fd_ = -1; // guarded by m_
     std::atomic<bool> stopping_{false};
     std::mutex m_;
     std::vector<std::unique_ptr<ring>> all_;
@@ -583,14 +613,25 @@ void uring_engine::fail_unsubmitted(int err) noexcept {
     ring_.sq.sqe_head = ring_.sq.sqe_tail = head;
 }
 
-int uring_engine::wait(int fd, int timeout_ms) noexcept {
+int uring_engine::wait(int fd, int timeout_ms) noexcept { return wait_on(fd, nullptr, timeout_ms); }
+
+int uring_engine::wait_futex(const std::uint32_t* word, int timeout_ms) noexcept {
+    if (!caps_.has(opcode::futex_wait)) return -EOPNOTSUPP; // the notifier then holds an eventfd
+    return wait_on(-1, word, timeout_ms);
+}
+
+// The doorbell is a one-shot POLL_ADD on an eventfd, or a FUTEX_WAIT on a word that is 0 while
+// nothing is pending (the kernel compares at arming: a word already set completes it at once).
+// It stays armed across iterations that woke for other completions.
+int uring_engine::wait_on(int fd, const std::uint32_t* word, int timeout_ms) noexcept {
     if (forked()) return -ECHILD;
     // Completions already reapable (results decided at submit, CQEs posted): submit, do not block.
     if (!ready_.empty() || io_uring_cq_ready(&ring_) > 0) return flush();
-    if (fd >= 0 && !doorbell_armed_) {
+    if ((fd >= 0 || word) && !doorbell_armed_) {
         io_uring_sqe* sqe = get_sqe();
         if (!sqe) return -EBUSY;
-        io_uring_prep_poll_add(sqe, fd, POLLIN);
+        if (word) prep_futex_wait(*sqe, word, 0);
+        else io_uring_prep_poll_add(sqe, fd, POLLIN);
         sqe->user_data = doorbell_tag;
         doorbell_armed_ = true;
         ++internal_;
@@ -676,9 +717,8 @@ bool uring_engine::call_here(const submit_entry& e, route_info r, int timeout_ms
                 break;
             case 2: timeout_pending = false; break;
             case cancel_tag: cancel_pending = false; break;
-            case stop_tag:
-                cr->stop_seen = true;
-                stop_now = true;
+            case stop_tag: // only stop() completes it (wakes the word, or writes the eventfd)
+                if (calls_->stopping()) stop_now = cr->stop_seen = true;
                 break;
             default: break;
             }

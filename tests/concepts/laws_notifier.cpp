@@ -1,4 +1,5 @@
-// notifier laws, over eventfd_notifier and the archetype:
+// notifier laws, over eventfd_notifier, futex_notifier (futex mode and the eventfd mode it takes
+// on a kernel without IORING_OP_FUTEX_WAIT) and the archetype:
 // - notifies coalesce: any number before a wait wake it once; the next try_wait() is false;
 // - try_wait() consumes one pending notification and never blocks;
 // - a notify from another thread wakes a waiter blocked in wait() or wait_for_ms();
@@ -14,6 +15,7 @@
 
 #include <ksvc/core/concepts/notifier.hpp>
 #include <ksvc/module/notifiers/eventfd_notifier.hpp>
+#include <ksvc/module/notifiers/futex_notifier.hpp>
 
 #include "support/archetypes/archetype_notifier.hpp"
 
@@ -22,7 +24,12 @@ using namespace ksvc;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
-using notifiers = boost::mpl::list<eventfd_notifier, test::archetype_notifier>;
+// futex_notifier as it is on a 6.6 kernel: an eventfd doorbell.
+struct futex_notifier_on_6_6 : futex_notifier {
+    futex_notifier_on_6_6() : futex_notifier(capabilities::for_kernel({6, 6})) {}
+};
+
+using notifiers = boost::mpl::list<eventfd_notifier, futex_notifier, futex_notifier_on_6_6, test::archetype_notifier>;
 
 } // namespace
 
@@ -126,6 +133,19 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_notify_storm_never_strands_the_waiter, N, notifi
     stop.store(true);
     storm.join();
     BOOST_TEST(!stranded, "a wait timed out during a notify storm, after " << woken << " wake-ups");
+}
+
+BOOST_AUTO_TEST_CASE(futex_notifier_takes_its_doorbell_from_the_kernel) {
+    const futex_notifier plain;
+    BOOST_TEST(!plain.uses_eventfd());
+    BOOST_TEST(plain.native_handle() == -1); // no file descriptor
+    BOOST_TEST(plain.futex_word() != nullptr);
+    const futex_notifier on_6_7(capabilities::for_kernel({6, 7}));
+    BOOST_TEST(!on_6_7.uses_eventfd());
+    const futex_notifier_on_6_6 old;
+    BOOST_TEST(old.uses_eventfd()); // IORING_OP_FUTEX_WAIT is 6.7: it says it needs the eventfd
+    BOOST_TEST(old.native_handle() >= 0);
+    BOOST_TEST(old.futex_word() == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

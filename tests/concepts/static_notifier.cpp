@@ -1,4 +1,4 @@
-// Compile-time conformance of notifier: the archetype and eventfd_notifier satisfy it; a probe
+// Compile-time conformance of notifier: the archetype, eventfd_notifier and futex_notifier satisfy it; a probe
 // type with exactly one flaw (a member missing, returning the wrong type, or not noexcept) does
 // not. The flawless probe is the control.
 #include <boost/test/unit_test.hpp>
@@ -7,6 +7,7 @@
 
 #include <ksvc/core/concepts/notifier.hpp>
 #include <ksvc/module/notifiers/eventfd_notifier.hpp>
+#include <ksvc/module/notifiers/futex_notifier.hpp>
 
 #include "concepts/flaws.hpp"
 #include "support/archetypes/archetype_notifier.hpp"
@@ -16,6 +17,7 @@ using namespace ksvc;
 
 static_assert(notifier<test::archetype_notifier>);
 static_assert(notifier<eventfd_notifier>);
+static_assert(notifier<futex_notifier>);
 
 enum class flaw {
     none,

@@ -688,6 +688,23 @@ private:
                static_cast<long>(p_.sink.free_slots()) > sink_inflight_;
     }
 
+    // The backend sleeps with the doorbell armed in it: a futex word (futex_notifier on a kernel
+    // with IORING_OP_FUTEX_WAIT) or a pollable fd.
+    int backend_wait(int timeout_ms) noexcept {
+        if constexpr (requires { p_.doorbell.futex_word(); }) {
+            if (const std::uint32_t* w = p_.doorbell.futex_word()) {
+                if constexpr (requires { p_.backend.wait_futex(w, timeout_ms); }) {
+                    return p_.backend.wait_futex(w, timeout_ms);
+                } else { // a backend that cannot arm it: sleep on the word itself
+                    p_.backend.flush();
+                    p_.doorbell.wait_for_ms(timeout_ms < 0 ? 1 : timeout_ms);
+                    return 0;
+                }
+            }
+        }
+        return p_.backend.wait(p_.doorbell.native_handle(), timeout_ms);
+    }
+
     // Always leaves the backend flushed: run_once defers a batch's flush to the wait here.
     void sleep(int timeout_ms = -1) noexcept {
         // Only threaded producers look at sleeping_ (an inline owner cannot submit while the
@@ -710,7 +727,7 @@ private:
         } else if ((blocked_ || !intake_possible()) && !stop_requested_.load(std::memory_order_acquire)) {
             ++sleeps_;
             if constexpr (requires { p_.doorbell.native_handle(); }) {
-                const int r = p_.backend.wait(p_.doorbell.native_handle(), timeout_ms); // submits, then waits
+                const int r = backend_wait(timeout_ms); // submits, then waits
                 if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY)
                     p_.doorbell.wait_for_ms(1); // a broken ring: its entries were failed; do not spin
             } else {

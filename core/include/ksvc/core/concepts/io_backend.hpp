@@ -26,7 +26,8 @@
 //! Optional members the dispatcher uses when present: `submit_chain(span, routes)` (a linked
 //! chain placed all or nothing), `attach_to_this_thread()` / `close_on_this_thread()` (the
 //! driving thread sets the ring up and tears it down), `call_here(e, r, timeout_ms, out)` (a
-//! blocking call on the caller's thread), `interrupt_calls()`, `owner_thread()`.
+//! blocking call on the caller's thread), `interrupt_calls()`, `owner_thread()`,
+//! `wait_futex(word, timeout_ms)` (wait() with the doorbell a futex word instead of an fd).
 #include <concepts>
 #include <cstddef>
 #include <cstdint>

@@ -222,6 +222,7 @@ public:
     std::error_code cancel(std::uint64_t corr_id) noexcept { return engine_.cancel(corr_id); }
     std::size_t cancel_all() noexcept { return engine_.cancel_all(); }
     int wait(int fd, int timeout_ms = -1) noexcept { return engine_.wait(fd, timeout_ms); }
+    int wait_futex(const std::uint32_t* word, int timeout_ms = -1) noexcept { return engine_.wait_futex(word, timeout_ms); }
     std::size_t inflight() const noexcept { return engine_.inflight(); }
     std::size_t capacity() const noexcept { return engine_.capacity(); }
     bool supports(opcode op) const noexcept { return engine_.supports(op); }

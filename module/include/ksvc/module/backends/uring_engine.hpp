@@ -127,6 +127,15 @@ inline void prep(io_uring_sqe& s, opcode op, int fd, std::uint64_t addr, std::ui
     s.off = off;
 }
 
+// IORING_OP_FUTEX_WAIT (6.7; liburing 2.3 has no helper): fd carries the futex2 flags, addr the
+// word, addr2 the expected value, addr3 the wake mask.
+inline void prep_futex_wait(io_uring_sqe& s, const std::uint32_t* word, std::uint32_t expected) noexcept {
+    constexpr int futex2_size_u32 = 0x02, futex2_private = 128;
+    std::memset(&s, 0, sizeof s);
+    prep(s, opcode::futex_wait, futex2_size_u32 | futex2_private, reinterpret_cast<std::uintptr_t>(word), 0, expected);
+    s.addr3 = 0xffffffffu; // FUTEX_BITSET_MATCH_ANY: the mask FUTEX_WAKE uses
+}
+
 inline bool fits_u32(std::uint64_t v) noexcept { return v <= UINT32_MAX; }
 
 inline void set_timespec(__kernel_timespec& ts, std::uint64_t ns) noexcept {
@@ -616,6 +625,9 @@ public:
     std::error_code cancel(std::uint64_t corr_id) noexcept;
     std::size_t cancel_all() noexcept;
     int wait(int fd, int timeout_ms) noexcept;
+    //! wait() with the doorbell a futex word (IORING_OP_FUTEX_WAIT, 6.7; -EOPNOTSUPP without it):
+    //! wakes when the word leaves 0 and a FUTEX_WAKE is issued on it.
+    int wait_futex(const std::uint32_t* word, int timeout_ms) noexcept;
 
     //! A blocking call on the calling thread through a private ring (one per concurrent caller,
     //! pooled): no hand-off to the loop thread. `timeout_ms` >= 0 links a timeout. Returns false
@@ -641,6 +653,7 @@ public:
 
 private:
     bool forked() const noexcept { return fork_gen_ != process::fork_generation(); }
+    int wait_on(int fd, const std::uint32_t* word, int timeout_ms) noexcept;
 
     io_uring_sqe* get_sqe() noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
