@@ -1,5 +1,7 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -388,10 +391,24 @@ void uring_engine::attach_to_this_thread() noexcept {
     }
     if (want_files_) {
         want_files_ = false;
-        const int r = io_uring_register_files_sparse(&ring_, request_->fixed_files);
-        if (r == 0) {
+        int r = io_uring_register_files_sparse(&ring_, request_->fixed_files);
+        rlimit nofile{};
+        if (r == -EMFILE && ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 0 &&
+            nofile.rlim_cur < request_->fixed_files) {
+            // The table counts against RLIMIT_NOFILE: a smaller table serves, a missing one not.
+            const auto fit = static_cast<unsigned>(nofile.rlim_cur);
+            r = io_uring_register_files_sparse(&ring_, fit);
+            if (r == 0) {
+                features_.fixed_files = fit;
+                const std::string line = "fixed_files: " + std::to_string(request_->fixed_files) +
+                                         " slots are above RLIMIT_NOFILE; registered " + std::to_string(fit);
+                features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+                if (request_->opts.log) request_->opts.log(line);
+            }
+        } else if (r == 0) {
             features_.fixed_files = request_->fixed_files;
-        } else {
+        }
+        if (r != 0) {
             const std::string line = "fixed_files: registering a sparse table of " + std::to_string(request_->fixed_files) +
                                      " slots failed (" + std::strerror(-r) + (r == -EMFILE ? ", above RLIMIT_NOFILE" : "") +
                                      "); direct descriptors will fail with EBADF/ENFILE";

@@ -162,8 +162,9 @@ struct iowq_max_workers : features::basic_feature<feature_id::iowq_max_workers, 
 
 //! A sparse registered-file table of N slots (IORING_REGISTER_FILES2 sparse, 5.19), registered on
 //! the driving thread: accept_direct / accept_multishot_direct / openat_direct allocate slots in
-//! it, entries name them with ksvc::direct_fd. The table counts against RLIMIT_NOFILE; a refused
-//! registration is logged and noted in features() (features().fixed_files stays 0).
+//! it, entries name them with ksvc::direct_fd. The table counts against RLIMIT_NOFILE: above the
+//! soft limit it is cut to that limit (logged, noted, features().fixed_files says how many); a
+//! refused registration is logged and noted (features().fixed_files stays 0).
 template <unsigned N, feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
 struct fixed_files : features::basic_feature<feature_id::fixed_files, 0, false, M, F> {
     static_assert(N > 0 && N <= (1u << 20), "ksvc::fixed_files<N>: N must be in [1, 1048576]");

@@ -1,0 +1,247 @@
+// server_instance on every kernel snapshot from 5.10 up: what the ring, the file table and the
+// doorbell got (each feature falls back on its own), and that it serves — multishot accept (into
+// direct descriptors where the table exists), multishot recv into the provided ring (emulated
+// before 6.0), the echo sent from the lease, the connection closed — with every byte checked.
+// Also fixed_buffer_io_uring, and the file table cut to RLIMIT_NOFILE.
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <ksvc/executor/op.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/module/presets.hpp>
+
+#include "support/fixtures.hpp"
+#include "support/kernels.hpp"
+
+namespace ksvc::test::server_suite {
+
+namespace bdata = boost::unit_test::data;
+using namespace std::chrono_literals;
+
+static_assert(server_instance::fixed_mode == dispatch_mode::inline_mode);
+
+bool has(const effective_features& f, std::uint32_t bit) { return (f.setup_flags & bit) != 0; }
+
+std::vector<kernel_version> from_5_10() {
+    std::vector<kernel_version> v;
+    for (const auto& k : snapshot_kernels)
+        if (k >= kernel_version{5, 10}) v.push_back(k);
+    return v;
+}
+
+// A minimal echo over one server_instance: the same steps examples/echo-server takes.
+struct echo_loop {
+    enum : std::uint64_t { accept_tag = 1, recv_base = 1000, send_base = 2000, close_base = 3000 };
+    struct conn {
+        int id = -1; // slot (direct) or fd
+        std::deque<provided_buffer_ring::lease> out;
+        std::size_t sent = 0; // of out.front()
+        bool sending = false, eof = false, closed = false;
+    };
+    server_instance& inst;
+    bool direct;
+    std::deque<conn> conns; // a lease is move-only: no relocation
+    std::size_t emulated = 0, closed = 0;
+
+    submit_entry recv_of(int id) const {
+        return direct ? op::recv_multishot(direct_fd{static_cast<std::uint32_t>(id)}, inst.buffers().group())
+                      : op::recv_multishot(id, inst.buffers().group());
+    }
+    void send_front(std::size_t i) {
+        conn& c = conns[i];
+        auto d = c.out.front().data().subspan(c.sent);
+        const submit_entry e = direct ? op::send(direct_fd{static_cast<std::uint32_t>(c.id)}, d.data(), d.size(), MSG_NOSIGNAL)
+                                      : sys::sendto(c.id, d.data(), d.size(), MSG_NOSIGNAL, nullptr, 0);
+        BOOST_REQUIRE(!inst.submit(op::tagged(e, send_base + i)));
+        c.sending = true;
+    }
+    void maybe_close(std::size_t i) {
+        conn& c = conns[i];
+        if (!c.eof || c.sending || c.closed) return;
+        c.closed = true;
+        c.out.clear();
+        const submit_entry e = direct ? op::close(direct_fd{static_cast<std::uint32_t>(c.id)}) : sys::close(c.id);
+        BOOST_REQUIRE(!inst.submit(op::tagged(e, close_base + i)));
+    }
+    void on(const completion_entry& c) {
+        if (c.flags & completion_flags::emulated) ++emulated;
+        if (c.corr_id == accept_tag) {
+            BOOST_REQUIRE_MESSAGE(c.result >= 0, "accept: " << c.result);
+            conns.emplace_back().id = static_cast<int>(c.result);
+            BOOST_REQUIRE(!inst.submit(op::tagged(recv_of(conns.back().id), recv_base + conns.size() - 1)));
+            return;
+        }
+        if (c.corr_id >= close_base) {
+            BOOST_TEST(c.result == 0);
+            ++closed;
+            return;
+        }
+        if (c.corr_id >= send_base) {
+            const std::size_t i = c.corr_id - send_base;
+            conn& k = conns[i];
+            k.sending = false;
+            BOOST_REQUIRE_MESSAGE(c.result > 0, "send: " << c.result);
+            k.sent += static_cast<std::size_t>(c.result);
+            if (k.sent == k.out.front().data().size()) {
+                k.out.pop_front(); // the buffer goes back to the ring
+                k.sent = 0;
+            }
+            if (!k.out.empty()) send_front(i);
+            else maybe_close(i);
+            return;
+        }
+        const std::size_t i = c.corr_id - recv_base;
+        conn& k = conns[i];
+        if (c.result > 0) {
+            auto l = inst.buffers().take(c);
+            BOOST_REQUIRE(l);
+            k.out.push_back(std::move(l));
+            if (!k.sending) send_front(i);
+        }
+        if (!c.more()) {
+            if (c.result > 0 || c.result == -ENOBUFS) {
+                BOOST_REQUIRE(!inst.submit(op::tagged(recv_of(k.id), c.corr_id)));
+            } else {
+                BOOST_TEST(c.result == 0, "recv ended: " << c.result);
+                k.eof = true;
+                maybe_close(i);
+            }
+        }
+    }
+    void pump(int ms = 10) {
+        completion_entry out[64];
+        const std::size_t n = inst.wait_completions(out, ms);
+        for (std::size_t k = 0; k < n; ++k) on(out[k]);
+    }
+};
+
+BOOST_AUTO_TEST_SUITE(server_preset)
+
+BOOST_DATA_TEST_CASE(serves_on_every_kernel_from_5_10, bdata::make(from_5_10()), v) {
+    const capabilities caps = current_capabilities().assume(v);
+    instance_options o;
+    o.caps = &caps;
+    o.buffer_count = 16;
+    o.buffer_size = 256; // smaller than a message: one message spans several buffers
+    server_instance inst(o);
+    BOOST_TEST(inst.call(op::nop()).ok()); // the first drive attaches the ring and its resources
+    const effective_features& f = inst.features();
+    BOOST_TEST_CONTEXT("kernel " << v.to_string() << ", notes: " << f.notes) {
+        BOOST_TEST(has(f, IORING_SETUP_SINGLE_ISSUER) == (v >= kernel_version{6, 0}));
+        BOOST_TEST(has(f, IORING_SETUP_DEFER_TASKRUN) == (v >= kernel_version{6, 1}));
+        BOOST_TEST(has(f, IORING_SETUP_COOP_TASKRUN) == (v >= kernel_version{5, 19} && v < kernel_version{6, 1}));
+        BOOST_TEST(f.registered_ring_fd == (v >= kernel_version{5, 18}));
+        BOOST_TEST((f.fixed_files > 0) == (v >= kernel_version{5, 19}));
+        // The whole table, or as much as RLIMIT_NOFILE lets liburing have (noted).
+        BOOST_TEST((f.fixed_files == 0 || f.fixed_files == 16384u || f.notes.find("above RLIMIT_NOFILE") != std::string::npos));
+        BOOST_TEST(inst.notifier().uses_eventfd() == (v < kernel_version{6, 7}));
+        BOOST_TEST((inst.notifier().futex_word() != nullptr) == (v >= kernel_version{6, 7}));
+        BOOST_TEST(inst.buffers().is_registered());
+        BOOST_TEST(inst.loop().executed(tier::worker_pool) == 0u);
+    }
+    echo_loop loop{inst, f.fixed_files > 0, {}};
+    loopback_listener l;
+    const submit_entry acc = loop.direct ? op::accept_multishot_direct(l.fd) : op::accept_multishot(l.fd);
+    BOOST_REQUIRE(!inst.submit(op::tagged(acc, echo_loop::accept_tag)));
+
+    constexpr int clients = 3;
+    std::vector<unique_fd> cl;
+    std::vector<std::string> msg;
+    for (int i = 0; i < clients; ++i) {
+        cl.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        BOOST_REQUIRE(::connect(cl.back(), reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) == 0 || errno == EINPROGRESS);
+        std::string m;
+        for (int k = 0; k < 1500; ++k) m.push_back(static_cast<char>('a' + (k * 7 + i) % 26));
+        msg.push_back(m);
+    }
+    std::vector<std::string> back(clients);
+    std::vector<std::size_t> written(clients, 0);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    bool all = false;
+    while (!all && std::chrono::steady_clock::now() < deadline) {
+        loop.pump(5);
+        all = true;
+        for (int i = 0; i < clients; ++i) {
+            if (written[i] < msg[i].size()) {
+                const ssize_t w = ::send(cl[i], msg[i].data() + written[i], msg[i].size() - written[i], MSG_NOSIGNAL);
+                if (w > 0) written[i] += static_cast<std::size_t>(w);
+            }
+            char buf[4096];
+            ssize_t r;
+            while ((r = ::recv(cl[i], buf, sizeof buf, 0)) > 0) back[i].append(buf, static_cast<std::size_t>(r));
+            all = all && back[i].size() == msg[i].size();
+        }
+    }
+    for (int i = 0; i < clients; ++i) BOOST_TEST(back[i] == msg[i]);
+    BOOST_TEST(loop.conns.size() == static_cast<std::size_t>(clients));
+    // Multishot is native from 6.0 (accept 5.19); emulated streams say so on each completion.
+    BOOST_TEST((loop.emulated > 0) == (v < kernel_version{6, 0}));
+    // The clients hang up: every connection is closed, every buffer back in the ring.
+    cl.clear();
+    for (int i = 0; i < 1000 && loop.closed < static_cast<std::size_t>(clients); ++i) loop.pump(5);
+    BOOST_TEST(loop.closed == static_cast<std::size_t>(clients));
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+    BOOST_TEST(inst.loop().executed(tier::worker_pool) == 0u); // nothing needed a thread
+}
+
+// The sparse table counts against RLIMIT_NOFILE. liburing raises the soft limit when the hard one
+// allows; below a hard limit of 512 (in a child that dropped root, which could raise it again)
+// the table is cut to 512, noted, and its last slot serves.
+BOOST_AUTO_TEST_CASE(the_file_table_is_cut_to_rlimit_nofile) {
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const rlimit r{512, 512};
+        if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(10);
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(11);
+        server_instance inst;
+        if (!inst.call(op::nop()).ok()) ::_exit(12);
+        if (inst.features().fixed_files != 512u) ::_exit(13);
+        if (inst.features().notes.find("above RLIMIT_NOFILE; registered 512") == std::string::npos) ::_exit(14);
+        int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        const completion_entry c = inst.call(op::files_update(std::span<int>(&fd, 1), 511));
+        ::close(fd);
+        ::_exit(c.result == 1 ? 0 : 15); // the last slot exists
+    }
+    int status = 0;
+    BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+    BOOST_REQUIRE(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+// fixed_buffer_io_uring is the registered-buffer composition (its I/O is tested in test_buffers).
+BOOST_AUTO_TEST_CASE(fixed_buffer_io_uring_writes_through_a_registered_lease) {
+    instance_options o;
+    o.buffer_count = 2;
+    o.buffer_size = 4096;
+    fixed_buffer_io_uring inst(o);
+    temp_dir dir;
+    unique_fd f(::open(dir.file("fixed").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    auto w = inst.buffers().acquire(4096);
+    BOOST_REQUIRE(static_cast<bool>(w));
+    std::memset(w.data().data(), 'k', 4096);
+    const completion_entry c = inst.call(op::write_fixed(f, w, 4096, 0));
+    BOOST_TEST(inst.buffers().is_registered());
+    BOOST_TEST(c.result == 4096, c);
+    BOOST_TEST(c.nr == static_cast<std::uint32_t>(operation::write_fixed));
+    char back[4096];
+    BOOST_TEST(::pread(f, back, sizeof back, 0) == 4096);
+    BOOST_TEST(back[4095] == 'k');
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace ksvc::test::server_suite
