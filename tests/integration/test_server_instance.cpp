@@ -197,6 +197,54 @@ BOOST_DATA_TEST_CASE(serves_on_every_kernel_from_5_10, bdata::make(from_5_10()),
     BOOST_TEST(inst.loop().executed(tier::worker_pool) == 0u); // nothing needed a thread
 }
 
+// A recv stream per connection holds its in-flight slot until it ends: with more connections than
+// the SQ has entries (256) the sends must still find room (cq_entries<N> sizes the in-flight
+// table too). Before that, 400 connections got no echo at all.
+BOOST_AUTO_TEST_CASE(more_recv_streams_than_sq_entries_are_all_served) {
+    server_instance inst;
+    BOOST_TEST(inst.call(op::nop()).ok());
+    BOOST_TEST(inst.backend().capacity() >= 16384u);
+    echo_loop loop{inst, inst.features().fixed_files > 0, {}};
+    loopback_listener l;
+    BOOST_REQUIRE(::listen(l.fd, 1024) == 0);
+    const submit_entry acc = loop.direct ? op::accept_multishot_direct(l.fd) : op::accept_multishot(l.fd);
+    BOOST_REQUIRE(!inst.submit(op::tagged(acc, echo_loop::accept_tag)));
+    constexpr std::size_t clients = 600;
+    std::vector<unique_fd> cl;
+    for (std::size_t i = 0; i < clients; ++i) {
+        cl.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        BOOST_REQUIRE(::connect(cl.back(), reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) == 0);
+        if (i % 64 == 63) loop.pump(0);
+    }
+    for (int i = 0; i < 1000 && loop.conns.size() < clients; ++i) loop.pump(5);
+    BOOST_REQUIRE(loop.conns.size() == clients);
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < clients; ++i) {
+            const std::uint64_t v = i * 1000 + static_cast<std::uint64_t>(round);
+            BOOST_REQUIRE(::send(cl[i], &v, sizeof v, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof v));
+        }
+        std::size_t echoed = 0;
+        std::vector<bool> done(clients, false);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (echoed < clients && std::chrono::steady_clock::now() < deadline) {
+            loop.pump(2);
+            for (std::size_t i = 0; i < clients; ++i) {
+                std::uint64_t v = 0;
+                if (!done[i] && ::recv(cl[i], &v, sizeof v, MSG_DONTWAIT) == static_cast<ssize_t>(sizeof v)) {
+                    BOOST_TEST(v == i * 1000 + static_cast<std::uint64_t>(round));
+                    done[i] = true;
+                    ++echoed;
+                }
+            }
+        }
+        BOOST_TEST(echoed == clients, "round " << round);
+    }
+    cl.clear();
+    for (int i = 0; i < 2000 && loop.closed < clients; ++i) loop.pump(5);
+    BOOST_TEST(loop.closed == clients);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+}
+
 // The sparse table counts against RLIMIT_NOFILE. liburing raises the soft limit when the hard one
 // allows; below a hard limit of 512 (in a child that dropped root, which could raise it again)
 // the table is cut to 512, noted, and its last slot serves.

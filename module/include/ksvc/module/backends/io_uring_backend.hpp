@@ -142,12 +142,16 @@ struct defer_taskrun : defer_taskrun_t<> {};
 struct registered_ring_fd : registered_ring_fd_t<> {};
 struct submit_all : submit_all_t<> {};
 
-//! CQ size (IORING_SETUP_CQSIZE): N entries instead of 2 x SQ.
+//! CQ size (IORING_SETUP_CQSIZE): N entries instead of 2 x SQ — and, unless
+//! io_uring_options::max_inflight says otherwise, up to N entries in flight. A multishot stream
+//! holds its slot until it ends, so a server with a recv stream per connection needs room for
+//! every connection plus its sends: the SQ size alone would stall the sends behind the streams.
 template <unsigned N>
 struct cq_entries : features::basic_feature<feature_id::cq_entries, 0, false, feature_mode::on, fallback_policy::graceful> {
     static_assert(N > 0 && (N & (N - 1)) == 0, "ksvc::cq_entries<N>: N must be a power of two");
     static void apply(detail::ring_request& r) noexcept {
         if (r.opts.cq_entries == 0) r.opts.cq_entries = N;
+        if (r.opts.max_inflight == 0) r.opts.max_inflight = N;
     }
 };
 //! io-wq limits (IORING_REGISTER_IOWQ_MAX_WORKERS, 5.15): bounded and unbounded workers.
