@@ -117,14 +117,14 @@ void lazy_pool::join_finished() noexcept {
 void lazy_pool::run(worker* self) noexcept {
     process::block_sigpipe_on_this_thread();
     std::unique_lock lock(lock_);
+    ++idle_waiting_; // idle from here on: admit() leaves a queued job to this thread
     for (;;) {
-        ++idle_waiting_;
         const bool got = work_.wait_for(lock, idle_, [this] { return !in_.empty() || stopping_; });
-        --idle_waiting_;
         if (in_.empty()) {
             if (stopping_ || !got) break; // drained, or idle for idle_timeout
             continue;
         }
+        --idle_waiting_;
         job j = std::move(in_.front());
         in_.pop_front();
         ++active_;
@@ -143,10 +143,14 @@ void lazy_pool::run(worker* self) noexcept {
         if (j.chain) out_.insert(out_.end(), done.begin(), done.begin() + static_cast<std::ptrdiff_t>(n));
         else out_.push_back(single); // room: reserved to capacity, outstanding <= capacity
         --active_;
+        // Idle again before the completion can reach anyone: a job submitted in answer to it
+        // must find this thread, not start another.
+        ++idle_waiting_;
         lock.unlock();
         wake_();
         lock.lock();
     }
+    --idle_waiting_;
     --alive_;
     self->done = true; // joined by the next admit() or by shutdown()
 }
