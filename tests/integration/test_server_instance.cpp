@@ -254,7 +254,8 @@ BOOST_AUTO_TEST_CASE(the_file_table_is_cut_to_rlimit_nofile) {
     if (pid == 0) {
         const rlimit r{512, 512};
         if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(10);
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(11);
+        // root could raise the hard limit again: drop it (a non-root run is there already)
+        if (::getuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(11);
         server_instance inst;
         if (!inst.call(op::nop()).ok()) ::_exit(12);
         if (inst.features().fixed_files != 512u) ::_exit(13);
