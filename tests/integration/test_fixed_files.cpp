@@ -109,14 +109,19 @@ BOOST_DATA_TEST_CASE(multishot_accept_into_the_table_then_echo_through_direct_de
         BOOST_TEST(std::string(back, 6) == "hello ");
     }
     // A real fd when one is needed: the same socket.
+    // (IORING_OP_FIXED_FD_INSTALL is 6.8: before it the operation is refused, nothing runs.)
     const completion_entry inst_fd = inst.call(op::fixed_fd_install(slots[0]));
-    BOOST_REQUIRE(inst_fd.result >= 0);
-    unique_fd real(static_cast<int>(inst_fd.result));
-    BOOST_TEST((::fcntl(real, F_GETFD) & FD_CLOEXEC) != 0);
-    int type = 0;
-    socklen_t len = sizeof type;
-    BOOST_TEST(::getsockopt(real, SOL_SOCKET, SO_TYPE, &type, &len) == 0);
-    BOOST_TEST(type == SOCK_STREAM);
+    if (inst.caps().has(opcode::fixed_fd_install)) {
+        BOOST_REQUIRE(inst_fd.result >= 0);
+        unique_fd real(static_cast<int>(inst_fd.result));
+        BOOST_TEST((::fcntl(real, F_GETFD) & FD_CLOEXEC) != 0);
+        int type = 0;
+        socklen_t len = sizeof type;
+        BOOST_TEST(::getsockopt(real, SOL_SOCKET, SO_TYPE, &type, &len) == 0);
+        BOOST_TEST(type == SOCK_STREAM);
+    } else {
+        BOOST_TEST(!inst_fd.ok(), inst_fd);
+    }
     // Close direct: the slot is free; I/O on it fails as the kernel says (EBADF).
     for (const auto& s : slots) BOOST_TEST(inst.call(op::close(s)).result == 0);
     char b[4];
