@@ -87,7 +87,12 @@ config parse(int argc, char** argv) {
             std::exit(0);
         } else if (a == "--json") c.json = true;
         else if (a == "--quiet") c.quiet = true;
-        else if (a == "--port") { c.port = static_cast<int>(number("--port", v)); ++i; if (c.port > 65535) bad_usage("--port: above 65535"); }
+        else if (a == "--port") {
+            const auto p = number("--port", v);
+            ++i;
+            if (p > 65535) bad_usage("--port: above 65535");
+            c.port = static_cast<int>(p);
+        }
         else if (a == "--address") { if (!v) bad_usage("--address needs a value"); c.address = v; ++i; }
         else if (a == "--max-conns") { c.max_conns = number("--max-conns", v); ++i; if (c.max_conns == 0) bad_usage("--max-conns: must be at least 1"); }
         else if (a == "--buffers") { c.buffers = number("--buffers", v); ++i; }
