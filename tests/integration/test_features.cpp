@@ -19,14 +19,13 @@
 
 #include "support/fixtures.hpp"
 #include "support/kernels.hpp"
+#include "support/ring_features.hpp"
 
 namespace ksvc::test::features_suite {
 
 namespace bdata = boost::unit_test::data;
 
 using owner_instance = instance<probe_router, owner_thread_io_uring, fixed_pool, eventfd_notifier, heap_buffers>;
-
-bool has(const effective_features& f, std::uint32_t bit) { return (f.setup_flags & bit) != 0; }
 
 BOOST_AUTO_TEST_SUITE(ring_features)
 
@@ -49,13 +48,7 @@ BOOST_DATA_TEST_CASE(owner_thread_ring_on_each_kernel, bdata::make(snapshot_kern
         BOOST_TEST(out[0].result == 2);
         const effective_features& f = inst.features();
         BOOST_TEST_CONTEXT("kernel " << v.to_string() << ", notes: " << f.notes) {
-            BOOST_TEST(has(f, IORING_SETUP_SINGLE_ISSUER) == (v >= kernel_version{6, 0}));
-            BOOST_TEST(has(f, IORING_SETUP_DEFER_TASKRUN) == (v >= kernel_version{6, 1}));
-            // graceful: DEFER_TASKRUN -> COOP_TASKRUN where only that exists
-            BOOST_TEST(has(f, IORING_SETUP_COOP_TASKRUN) == (v >= kernel_version{5, 19} && v < kernel_version{6, 1}));
-            BOOST_TEST(f.registered_ring_fd == (v >= kernel_version{5, 18}));
-            BOOST_TEST(has(f, IORING_SETUP_SUBMIT_ALL) == (v >= kernel_version{5, 18}));
-            BOOST_TEST(f.owner_thread == (v >= kernel_version{5, 18})); // nothing binds it before
+            check_owner_thread_ring(f, v);
             BOOST_TEST(f.notes.empty() == (v >= kernel_version{6, 1}));
         }
     }

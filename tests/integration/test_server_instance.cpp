@@ -25,6 +25,7 @@
 
 #include "support/fixtures.hpp"
 #include "support/kernels.hpp"
+#include "support/ring_features.hpp"
 
 namespace ksvc::test::server_suite {
 
@@ -32,8 +33,6 @@ namespace bdata = boost::unit_test::data;
 using namespace std::chrono_literals;
 
 static_assert(server_instance::fixed_mode == dispatch_mode::inline_mode);
-
-bool has(const effective_features& f, std::uint32_t bit) { return (f.setup_flags & bit) != 0; }
 
 std::vector<kernel_version> from_5_10() {
     std::vector<kernel_version> v;
@@ -140,10 +139,7 @@ BOOST_DATA_TEST_CASE(serves_on_every_kernel_from_5_10, bdata::make(from_5_10()),
     BOOST_TEST(inst.call(op::nop()).ok()); // the first drive attaches the ring and its resources
     const effective_features& f = inst.features();
     BOOST_TEST_CONTEXT("kernel " << v.to_string() << ", notes: " << f.notes) {
-        BOOST_TEST(has(f, IORING_SETUP_SINGLE_ISSUER) == (v >= kernel_version{6, 0}));
-        BOOST_TEST(has(f, IORING_SETUP_DEFER_TASKRUN) == (v >= kernel_version{6, 1}));
-        BOOST_TEST(has(f, IORING_SETUP_COOP_TASKRUN) == (v >= kernel_version{5, 19} && v < kernel_version{6, 1}));
-        BOOST_TEST(f.registered_ring_fd == (v >= kernel_version{5, 18}));
+        check_owner_thread_ring(f, v);
         BOOST_TEST((f.fixed_files > 0) == (v >= kernel_version{5, 19}));
         // The whole table, or as much as RLIMIT_NOFILE lets liburing have (noted).
         BOOST_TEST((f.fixed_files == 0 || f.fixed_files == 16384u || f.notes.find("above RLIMIT_NOFILE") != std::string::npos));
