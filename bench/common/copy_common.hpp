@@ -64,15 +64,16 @@ struct copy_files {
 };
 
 //! One JSON line: what was copied, how fast, and the process's CPU time for the copy.
+//! `extra`: more members, each starting with a comma (an arm's own facts).
 inline void copy_result(const char* arm, const char* method, const copy_files& f, std::uint64_t copied, std::uint64_t t0,
                         std::uint64_t t1, std::uint64_t cpu0, std::uint64_t cpu1, unsigned qd, unsigned chunk,
-                        unsigned ring_flags) {
+                        unsigned ring_flags, const char* extra = "") {
     const double s = static_cast<double>(t1 - t0) / 1e9;
     std::printf("{\"arm\":\"%s\",\"method\":\"%s\",\"direct\":%s,\"bytes\":%llu,\"expected\":%llu,\"seconds\":%.6f,"
-                "\"bytes_per_sec\":%.1f,\"cpu_us\":%llu,\"qd\":%u,\"chunk\":%u,\"ring_flags\":%u}\n",
+                "\"bytes_per_sec\":%.1f,\"cpu_us\":%llu,\"qd\":%u,\"chunk\":%u,\"ring_flags\":%u%s}\n",
                 arm, method, f.direct ? "true" : "false", static_cast<unsigned long long>(copied),
                 static_cast<unsigned long long>(f.size), s, static_cast<double>(copied) / s,
-                static_cast<unsigned long long>(cpu1 - cpu0), qd, chunk, ring_flags);
+                static_cast<unsigned long long>(cpu1 - cpu0), qd, chunk, ring_flags, extra);
     std::fflush(stdout);
 }
 

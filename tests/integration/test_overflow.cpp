@@ -101,6 +101,73 @@ BOOST_DATA_TEST_CASE(thousands_in_flight_beyond_the_sq, bdata::make(modes), mode
     BOOST_TEST(wrong == 0u);
 }
 
+// A native multishot recv whose CQ fills: the kernel ends the stream with a completion that
+// still carries data (no `more`, the rest waiting in the socket). ksvc re-arms it and marks that
+// completion `rearmed`: the consumer sees one stream, every byte once and in order, ended by the
+// peer's shutdown. Under a basic ring and an owner-thread (DEFER_TASKRUN) ring, both modes.
+template <class Backend>
+void stream_survives_a_full_cq(dispatch_mode mode) {
+    using I = instance<probe_router, Backend, fixed_pool, eventfd_notifier, provided_buffer_ring>;
+    instance_options o;
+    o.mode = mode;
+    o.ring.entries = 4;
+    o.ring.cq_entries = 8;
+    o.buffer_count = 128;
+    o.buffer_size = 64;
+    o.buffer_incremental = false;
+    I inst(o);
+    if (inst.router().route(static_cast<std::uint32_t>(operation::recv_multishot)).emulated) return; // nothing native to end
+    auto [client, server] = tcp_pair();
+    std::string msg(6000, '\0');
+    for (std::size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<char>('A' + (i * 13 + i / 64) % 50);
+    // All of it waits in the socket before the stream starts: the first enter posts more
+    // completions than the CQ holds.
+    BOOST_REQUIRE(::send(client, msg.data(), msg.size(), 0) == static_cast<ssize_t>(msg.size()));
+    ::shutdown(client, SHUT_WR);
+    BOOST_REQUIRE(!inst.submit(op::tagged(op::recv_multishot(server, inst.buffers().group()), 4)));
+    std::string received;
+    std::size_t rearmed = 0, completions = 0;
+    bool ended = false;
+    completion_entry out[4]; // reaped a few at a time: the CQ stays full
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
+        const std::size_t n = inst.wait_completions(out, 20);
+        for (std::size_t i = 0; i < n; ++i) {
+            const completion_entry& c = out[i];
+            BOOST_REQUIRE(!ended);
+            ++completions;
+            if (c.flags & completion_flags::rearmed) {
+                ++rearmed;
+                BOOST_TEST((c.more() && c.result > 0), c);
+            }
+            if (c.result > 0) {
+                auto l = inst.buffers().take(c);
+                BOOST_REQUIRE(static_cast<bool>(l));
+                received.append(reinterpret_cast<const char*>(l.data().data()), l.data().size());
+            }
+            if (!c.more()) {
+                BOOST_TEST(c.result == 0, c); // the peer's shutdown, nothing else
+                ended = true;
+            }
+        }
+    }
+    BOOST_TEST(ended);
+    BOOST_TEST(received.size() == msg.size());
+    BOOST_TEST((received == msg));
+    BOOST_TEST(rearmed > 0u);
+    BOOST_TEST(inst.backend().stream_rearms() == rearmed);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+    BOOST_TEST_MESSAGE(completions << " completions, " << rearmed << " re-arms after a full CQ");
+}
+
+BOOST_DATA_TEST_CASE(a_multishot_stream_ended_by_a_full_cq_is_rearmed, bdata::make(modes), mode) {
+    stream_survives_a_full_cq<basic_io_uring>(mode);
+}
+
+BOOST_DATA_TEST_CASE(a_multishot_stream_ended_by_a_full_cq_is_rearmed_owner_thread, bdata::make(modes), mode) {
+    stream_survives_a_full_cq<owner_thread_io_uring>(mode);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace ksvc::test::overflow

@@ -72,6 +72,9 @@ inline constexpr std::uint32_t buffer_more = 1u << 4; //!< incremental consumpti
 inline constexpr std::uint32_t sock_nonempty = 1u << 5; //!< recv: more data is waiting in the socket
 inline constexpr std::uint32_t message = 1u << 6;     //!< posted by another ring's msg_ring, not by an entry
 inline constexpr std::uint32_t emulated = 1u << 7;    //!< produced by ksvc's emulation, not natively
+//! A native multishot stream the kernel ended on this completion because it could not post the
+//! next one (its CQ was full): ksvc re-armed it, so `more` is set and the stream continues.
+inline constexpr std::uint32_t rearmed = 1u << 8;
 //! notif completions: the kernel copied the data anyway (IORING_NOTIF_USAGE_ZC_COPIED), in aux bit 31.
 inline constexpr std::uint32_t zc_copied_aux = 1u << 31;
 } // namespace completion_flags

@@ -249,6 +249,7 @@ public:
     const effective_features& features() const noexcept { return engine_.features(); }
     int last_enter_error() const noexcept { return engine_.last_enter_error(); }
     std::uint64_t overflow_flushes() const noexcept { return engine_.overflow_flushes(); }
+    std::uint64_t stream_rearms() const noexcept { return engine_.stream_rearms(); }
 
 private:
     static detail::ring_request request(const io_uring_options& o) noexcept {

@@ -84,6 +84,7 @@ struct alignas(64) uring_slot {
     int fd = -1;                      // the SQE's fd, for cancel by fd and close()
     bool busy = false;
     bool rearm = false;               // emulated multishot: resubmit after each completion
+    bool native_stream = false;       // native multishot: resubmit if the kernel ends it on a full CQ
     bool cancel_requested = false;    // do not re-arm; the stream ends with -ECANCELED
     bool notif_pending = false;       // send_zc: the notification completion is still to come
     socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
@@ -650,6 +651,8 @@ public:
     [[nodiscard]] int last_enter_error() const noexcept { return last_enter_error_; }
     //! Times the CQ had overflowed and its overflow list was flushed.
     [[nodiscard]] std::uint64_t overflow_flushes() const noexcept { return overflow_flushes_; }
+    //! Native multishot streams the kernel ended on a full CQ and ksvc re-armed.
+    [[nodiscard]] std::uint64_t stream_rearms() const noexcept { return stream_rearms_; }
 
 private:
     bool forked() const noexcept { return fork_gen_ != process::fork_generation(); }
@@ -675,11 +678,13 @@ private:
         sl.corr_id = e.corr_id;
         sl.nr = e.nr;
         sl.flags = e.flags;
-        if (r.emulated) [[unlikely]]
+        const bool stream = is_stream(e.number());
+        if (r.emulated || stream) [[unlikely]]
             for (int i = 0; i < 6; ++i) sl.args[i] = e.args[i];
         sl.route = r;
         sl.busy = true;
         sl.rearm = r.emulated;
+        sl.native_stream = stream && !r.emulated;
         sl.cancel_requested = false;
         sl.notif_pending = false;
         free_list_.pop_back();
@@ -704,13 +709,27 @@ private:
             if (sl.route.op == opcode::send_zc || sl.route.op == opcode::sendmsg_zc) sl.notif_pending = true;
             return true;
         }
-        if (sl.rearm && !sl.cancel_requested && continues_stream(sl, res) && rearm(idx)) {
-            out.flags |= completion_flags::more | completion_flags::emulated;
+        // A native stream ends with a result that would have continued it only when the kernel
+        // could not post its next completion (a full CQ): the data or connection is in this
+        // completion, the rest waits in the socket. Re-armed, the stream goes on in order.
+        if ((sl.rearm || sl.native_stream) && !sl.cancel_requested && continues_stream(sl, res) && rearm(idx)) {
+            out.flags |= completion_flags::more | (sl.rearm ? completion_flags::emulated : completion_flags::rearmed);
+            if (sl.native_stream) ++stream_rearms_;
             return true;
         }
         if (sl.rearm) out.flags |= completion_flags::emulated;
         release(idx);
         return true;
+    }
+
+    static bool is_stream(std::uint32_t nr) noexcept {
+        switch (static_cast<operation>(nr)) {
+        case operation::accept_multishot:
+        case operation::accept_multishot_direct:
+        case operation::recv_multishot:
+        case operation::poll_multishot: return true;
+        default: return false;
+        }
     }
 
     static bool continues_stream(const uring_slot& sl, std::int32_t res) noexcept {
@@ -753,6 +772,7 @@ private:
     std::size_t internal_ = 0; // doorbell poll and cancel requests in flight
     int last_enter_error_ = 0;
     std::uint64_t overflow_flushes_ = 0;
+    std::uint64_t stream_rearms_ = 0;
     std::uint64_t fork_gen_ = 0;
     effective_features features_;
     std::unique_ptr<ring_request> request_;
