@@ -350,6 +350,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     want_iowq_ = lad.on(feature_id::iowq_max_workers);
     want_files_ = lad.on(feature_id::fixed_files) && request_->fixed_files > 0;
     env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
+    env_.cqe_skip = features_.ring_features & IORING_FEAT_CQE_SKIP;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
     const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
     slots_.resize(cap);
@@ -469,6 +470,7 @@ void uring_engine::close_on_this_thread() noexcept {
                     if (ud != liburing_timeout_tag) --internal_;
                 } else if (!(ud & message_bit) && !(cqe->flags & IORING_CQE_F_MORE)) {
                     const auto idx = static_cast<std::uint32_t>(ud - 1);
+                    if (slots_[idx].chain_serial) settle_chain(idx, cqe->res, false);
                     if (slots_[idx].busy) release(idx);
                 }
             }
@@ -506,8 +508,62 @@ status uring_engine::submit_chain(std::span<const submit_entry> chain, const rou
         }
         chain_sqes_.push_back(sqe);
     }
-    for (std::size_t i = 0; i < k; ++i) occupy(free_list_.back(), chain[i], routes[i], *chain_sqes_[i]);
+    for (const submit_entry& e : chain)
+        if (e.flags & entry_flags::drain) env_.cqe_skip = false;
+    if (++chain_serial_ == 0) chain_serial_ = 1;
+    std::uint32_t prev = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        const std::uint32_t idx = free_list_.back();
+        occupy(idx, chain[i], routes[i], *chain_sqes_[i]);
+        uring_slot& sl = slots_[idx];
+        sl.chain_serial = chain_serial_;
+        sl.chain_prev = prev;
+        if (prev) slots_[prev - 1].chain_next = idx + 1;
+        prev = idx + 1;
+        // The kernel may skip a member's success only if a later member will post a CQE (it
+        // releases this slot) and nothing is to be done with the result: recvfrom's addrlen and
+        // splice's offsets are written back from it, a zero-copy send has a second completion.
+        const bool needs_result = sl.addrlen_out || sl.off_in || sl.off_out || sl.route.op == opcode::send_zc ||
+                                  sl.route.op == opcode::sendmsg_zc;
+        if (env_.cqe_skip && (chain[i].flags & entry_flags::skip_success) && i + 1 < k && !needs_result) {
+            chain_sqes_[i]->flags |= IOSQE_CQE_SKIP_SUCCESS;
+            sl.kernel_skips = true;
+        }
+    }
     return status::ok;
+}
+
+void uring_engine::settle_chain(std::uint32_t idx, std::int32_t res, bool report) noexcept {
+    uring_slot& sl = slots_[idx];
+    const std::uint32_t serial = sl.chain_serial;
+    auto member = [&](std::uint32_t link) -> uring_slot* {
+        if (!link) return nullptr;
+        uring_slot& m = slots_[link - 1];
+        return m.busy && m.chain_serial == serial ? &m : nullptr;
+    };
+    // Members complete in order: an earlier member still busy was skipped (a failure posts its
+    // CQE before the next member's). One that already completed ends the walk.
+    for (std::uint32_t p = sl.chain_prev; uring_slot* m = member(p);) {
+        const std::uint32_t next = m->chain_prev;
+        if (!m->kernel_skips) break;
+        ++kernel_skipped_;
+        if (report) ready_.push_back(make_completion(m->entry(), 0));
+        m->chain_serial = 0;
+        release(p - 1);
+        p = next;
+    }
+    // Seen on 6.1 and 6.18: a CQE_SKIP_SUCCESS member that fails a soft link has the kernel
+    // cancel the rest of the chain silently (the members were never issued).
+    if (sl.kernel_skips && res < 0 && !(sl.flags & entry_flags::hardlink)) {
+        for (std::uint32_t n = sl.chain_next; uring_slot* m = member(n);) {
+            const std::uint32_t next = m->chain_next;
+            if (report) ready_.push_back(make_completion(m->entry(), -ECANCELED));
+            m->chain_serial = 0;
+            release(n - 1);
+            n = next;
+        }
+    }
+    sl.chain_serial = 0;
 }
 
 bool uring_engine::rearm(std::uint32_t idx) noexcept {

@@ -35,8 +35,12 @@ inline constexpr std::uint32_t link = 1u << 10;         //!< the next entry runs
 inline constexpr std::uint32_t hardlink = 1u << 11;     //!< the next entry runs after this one, whatever its result
 inline constexpr std::uint32_t force_async = 1u << 12;  //!< io_uring: go straight to io-wq (a hint)
 inline constexpr std::uint32_t buffer_select = 1u << 13; //!< the kernel picks a buffer from group nr >> 16
-//! No completion is delivered when it succeeds. ksvc still reaps the kernel's CQE (its
-//! in-flight slot must be released), so this saves the consumer, not the CQ.
+//! No completion is delivered when it succeeds. In a chain, a member followed by another is
+//! sent with IOSQE_CQE_SKIP_SUCCESS where the ring has IORING_FEAT_CQE_SKIP (5.17): the kernel
+//! posts no CQE and the member's slot is released when a later member completes. Elsewhere
+//! ksvc reaps the CQE and drops it. (The kernel's rule: once a ring has seen CQE_SKIP_SUCCESS,
+//! a later `drain` entry fails with EOPNOTSUPP; a ring that ran a drain entry first keeps
+//! draining and skips in user space.)
 inline constexpr std::uint32_t skip_success = 1u << 14;
 inline constexpr std::uint32_t modifier_mask = 0x0000ff00u;
 inline constexpr std::uint32_t chain_mask = link | hardlink;

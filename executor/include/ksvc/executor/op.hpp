@@ -192,6 +192,25 @@ inline submit_entry recv_multishot(direct_fd d, std::uint16_t group, int flags =
 inline submit_entry recv_select(direct_fd d, std::uint32_t len, std::uint16_t group, int flags = 0) noexcept {
     return detail::on_slot(recv_select(detail::slot(d), len, group, flags));
 }
+//! A send of the bytes a lease holds (a provided or registered buffer). The lease must stay
+//! alive until the send's completion — or, for a send that skips its success in a chain, until
+//! a later member's completion: dropping it recycles the buffer the kernel is still reading.
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry send(int fd, const Lease& l, int flags = 0) noexcept {
+    const std::span<std::byte> d = l.data();
+    return sys::sendto(fd, d.data(), d.size(), flags, nullptr, 0);
+}
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry send(direct_fd fd, const Lease& l, int flags = 0) noexcept {
+    const std::span<std::byte> d = l.data();
+    return send(fd, d.data(), d.size(), flags);
+}
 inline submit_entry close(direct_fd d) noexcept { return close_direct(d.index); }
 inline submit_entry fixed_fd_install(direct_fd d, std::uint32_t flags = 0) noexcept { return fixed_fd_install(d.index, flags); }
 
@@ -201,6 +220,9 @@ inline submit_entry with(submit_entry e, std::uint32_t modifiers) noexcept {
     return e;
 }
 inline submit_entry linked(submit_entry e) noexcept { return with(e, entry_flags::link); }
+//! No completion when it succeeds (see entry_flags::skip_success): in a chain, the kernel posts
+//! none either, and a later member's completion says this one succeeded.
+inline submit_entry skip_success(submit_entry e) noexcept { return with(e, entry_flags::skip_success); }
 inline submit_entry hardlinked(submit_entry e) noexcept { return with(e, entry_flags::hardlink); }
 inline submit_entry tagged(submit_entry e, std::uint64_t corr_id) noexcept {
     e.corr_id = corr_id;

@@ -250,6 +250,7 @@ public:
     int last_enter_error() const noexcept { return engine_.last_enter_error(); }
     std::uint64_t overflow_flushes() const noexcept { return engine_.overflow_flushes(); }
     std::uint64_t stream_rearms() const noexcept { return engine_.stream_rearms(); }
+    std::uint64_t kernel_skipped() const noexcept { return engine_.kernel_skipped(); }
 
 private:
     static detail::ring_request request(const io_uring_options& o) noexcept {

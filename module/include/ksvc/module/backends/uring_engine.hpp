@@ -6,6 +6,7 @@
 //!
 //! user_data: an in-flight entry is its slot index + 1 (below 2^32); a few values at the top
 //! are ksvc's own requests; bit 62 marks a message posted by another ring's msg_ring.
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -87,6 +88,10 @@ struct alignas(64) uring_slot {
     bool native_stream = false;       // native multishot: resubmit if the kernel ends it on a full CQ
     bool cancel_requested = false;    // do not re-arm; the stream ends with -ECANCELED
     bool notif_pending = false;       // send_zc: the notification completion is still to come
+    bool kernel_skips = false;        // sent with CQE_SKIP_SUCCESS: no CQE if it succeeds
+    std::uint32_t chain_serial = 0;   // which chain the slot belongs to (0: none)
+    std::uint32_t chain_prev = 0;     // the previous member's slot index + 1 (0: first)
+    std::uint32_t chain_next = 0;     // the next member's slot index + 1 (0: last)
     socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
     loff_t* off_in = nullptr;         // splice: the syscall advances the caller's offsets
     loff_t* off_out = nullptr;
@@ -117,6 +122,7 @@ struct translation {
 //! What translation needs to know about the ring beyond the entry.
 struct translate_env {
     bool rw_cur_pos = true;     //!< IORING_FEAT_RW_CUR_POS: offset -1 means the file position
+    bool cqe_skip = false;      //!< IORING_FEAT_CQE_SKIP, and no drain entry seen on the ring yet
     bool zc_report_usage = false;
 };
 
@@ -553,6 +559,8 @@ public:
             return status::forked_child;
         if (e.number() == static_cast<std::uint32_t>(operation::cancel)) return submit_cancel(e);
         if (busy_ + ready_.size() >= slots_.size()) return status::ring_full;
+        if (e.flags & entry_flags::drain) [[unlikely]]
+            env_.cqe_skip = false; // a ring that drains never turns drain off (see skip_success)
         const std::uint32_t idx = free_list_.back();
         uring_slot& sl = slots_[idx];
         // Translate straight into the ring's SQE (no staging copy); an SQE that ends up unused
@@ -584,9 +592,10 @@ public:
 
     [[gnu::always_inline]] std::size_t reap(std::span<completion_entry> out) noexcept {
         std::size_t n = 0;
-        while (n < out.size() && !ready_.empty()) {
-            out[n++] = ready_.back();
-            ready_.pop_back();
+        if (!ready_.empty()) [[unlikely]] { // in the order they were decided
+            n = std::min(out.size(), ready_.size());
+            std::copy_n(ready_.begin(), n, out.begin());
+            ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(n));
         }
         if (forked()) return n;
         // DEFER_TASKRUN: completions are posted only when the owner enters the kernel to get
@@ -651,6 +660,8 @@ public:
     [[nodiscard]] int last_enter_error() const noexcept { return last_enter_error_; }
     //! Times the CQ had overflowed and its overflow list was flushed.
     [[nodiscard]] std::uint64_t overflow_flushes() const noexcept { return overflow_flushes_; }
+    //! Chain members whose success the kernel did not post (IOSQE_CQE_SKIP_SUCCESS).
+    [[nodiscard]] std::uint64_t kernel_skipped() const noexcept { return kernel_skipped_; }
     //! Native multishot streams the kernel ended on a full CQ and ksvc re-armed.
     [[nodiscard]] std::uint64_t stream_rearms() const noexcept { return stream_rearms_; }
 
@@ -687,6 +698,9 @@ private:
         sl.native_stream = stream && !r.emulated;
         sl.cancel_requested = false;
         sl.notif_pending = false;
+        sl.kernel_skips = false;
+        sl.chain_serial = 0;
+        sl.chain_prev = sl.chain_next = 0;
         free_list_.pop_back();
         ++busy_;
     }
@@ -704,6 +718,8 @@ private:
     bool deliver_cqe(std::uint32_t idx, std::int32_t res, unsigned flags, completion_entry& out) noexcept {
         uring_slot& sl = slots_[idx];
         out = finish(sl, res, flags);
+        if (sl.chain_serial) [[unlikely]]
+            settle_chain(idx, res, true);
         if (flags & IORING_CQE_F_MORE) {
             // send_zc: the result; a notification follows (its slot stays busy until then).
             if (sl.route.op == opcode::send_zc || sl.route.op == opcode::sendmsg_zc) sl.notif_pending = true;
@@ -742,6 +758,11 @@ private:
     }
 
     bool rearm(std::uint32_t idx) noexcept; // out of line: the rare emulation path
+    //! A chain member completed with `res`: the members before it that the kernel skipped
+    //! succeeded (result 0, which the dispatcher drops: skip_success). A skipping member that
+    //! failed a soft link makes the kernel cancel the rest without CQEs: they get -ECANCELED
+    //! here. Slots are released; `report` false (teardown) only releases.
+    void settle_chain(std::uint32_t idx, std::int32_t res, bool report) noexcept;
     status submit_cancel(const submit_entry& e) noexcept;
     bool queue_cancel(std::uint64_t user_data) noexcept;
     int enter_submit(unsigned wait_nr) noexcept;
@@ -773,6 +794,8 @@ private:
     int last_enter_error_ = 0;
     std::uint64_t overflow_flushes_ = 0;
     std::uint64_t stream_rearms_ = 0;
+    std::uint64_t kernel_skipped_ = 0;
+    std::uint32_t chain_serial_ = 0;
     std::uint64_t fork_gen_ = 0;
     effective_features features_;
     std::unique_ptr<ring_request> request_;
