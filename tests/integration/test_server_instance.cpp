@@ -8,6 +8,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -43,7 +46,8 @@ std::vector<kernel_version> from_5_10() {
 
 // A minimal echo over one server_instance: the same steps examples/echo-server takes.
 struct echo_loop {
-    enum : std::uint64_t { accept_tag = 1, recv_base = 1000, send_base = 2000, close_base = 3000 };
+    // The kind in the high half, the connection in the low one.
+    enum : std::uint64_t { accept_tag = 1, recv_base = 1ull << 32, send_base = 2ull << 32, close_base = 3ull << 32 };
     struct conn {
         int id = -1; // slot (direct) or fd
         std::deque<provided_buffer_ring::lease> out;
@@ -247,6 +251,88 @@ BOOST_AUTO_TEST_CASE(more_recv_streams_than_sq_entries_are_all_served) {
 // The sparse table counts against RLIMIT_NOFILE. liburing raises the soft limit when the hard one
 // allows; below a hard limit of 512 (in a child that dropped root, which could raise it again)
 // the table is cut to 512, noted, and its last slot serves.
+// 10 001 concurrent connections from another process (the hard RLIMIT_NOFILE here is 20 000:
+// one process cannot hold both ends), each with a multishot recv in flight before any byte is
+// sent; then every connection sends its number and must get it back. Streams hold no sink room
+// (4 096 by default), so the sends of the 10 001st connection are placed like the first's.
+BOOST_AUTO_TEST_CASE(ten_thousand_and_one_connections_each_with_a_recv_in_flight) {
+    constexpr std::size_t clients = 10001;
+    rlimit nofile{};
+    BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+    if (nofile.rlim_max < clients + 64) {
+        BOOST_TEST_MESSAGE("hard RLIMIT_NOFILE " << nofile.rlim_max << " is below " << clients + 64 << ": skipped");
+        return;
+    }
+    server_instance inst;
+    BOOST_TEST(inst.call(op::nop()).ok());
+    echo_loop loop{inst, inst.features().fixed_files > 0, {}};
+    BOOST_REQUIRE(loop.direct); // plain fds would need the parent's limit too
+    loopback_listener l;
+    BOOST_REQUIRE(::listen(l.fd, 4096) == 0);
+    BOOST_REQUIRE(!inst.submit(op::tagged(op::accept_multishot_direct(l.fd), echo_loop::accept_tag)));
+    int go[2], report[2];
+    BOOST_REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+    BOOST_REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) { // the clients: plain syscalls only, never back into the test framework
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL); // a server that fails or times out takes them along
+        rlimit r = nofile;
+        r.rlim_cur = r.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(10);
+        std::vector<int> fds(clients, -1);
+        for (std::size_t i = 0; i < clients; ++i) {
+            fds[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fds[i] < 0) ::_exit(11);
+            if (::connect(fds[i], reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) != 0) ::_exit(12);
+        }
+        char c = 'c';
+        if (::write(report[1], &c, 1) != 1) ::_exit(13);
+        if (::read(go[0], &c, 1) != 1) ::_exit(14); // every connection has its recv armed
+        for (std::size_t i = 0; i < clients; ++i) {
+            const std::uint64_t v = 0x5eed0000 + i;
+            if (::send(fds[i], &v, sizeof v, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof v)) ::_exit(15);
+        }
+        for (std::size_t i = 0; i < clients; ++i) {
+            std::uint64_t v = 0;
+            if (::recv(fds[i], &v, sizeof v, MSG_WAITALL) != static_cast<ssize_t>(sizeof v)) ::_exit(16);
+            if (v != 0x5eed0000 + i) ::_exit(17);
+        }
+        for (int fd : fds) ::close(fd);
+        ::_exit(0);
+    }
+    ::close(go[0]);
+    ::close(report[1]);
+    unique_fd go_w(go[1]), report_r(report[0]);
+    auto child_reported = [&] {
+        pollfd p{report_r, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!(loop.conns.size() == clients && child_reported()) && std::chrono::steady_clock::now() < deadline) loop.pump(5);
+    BOOST_TEST(loop.conns.size() == clients);
+    for (int i = 0; i < 3; ++i) loop.pump(1); // the last recv reaches the ring
+    BOOST_TEST(inst.backend().inflight() == clients + 1); // a recv per connection, and the accept
+    char c;
+    BOOST_REQUIRE(::read(report_r, &c, 1) == 1);
+    BOOST_REQUIRE(::write(go_w, "g", 1) == 1);
+    int st = 0;
+    pid_t done = 0;
+    while (done == 0 && std::chrono::steady_clock::now() < deadline) {
+        loop.pump(5);
+        done = ::waitpid(pid, &st, WNOHANG);
+    }
+    if (done == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
+    }
+    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0),
+               "client status " << st << " (10 setrlimit, 11 socket, 12 connect, 13/14 pipe, 15 send, 16 recv, 17 wrong echo)");
+    for (int i = 0; i < 4000 && loop.closed < clients; ++i) loop.pump(5);
+    BOOST_TEST(loop.closed == clients);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(the_file_table_is_cut_to_rlimit_nofile) {
     const pid_t pid = ::fork();
     BOOST_REQUIRE(pid >= 0);

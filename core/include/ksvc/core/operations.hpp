@@ -45,6 +45,18 @@ enum class operation : std::uint32_t {
 };
 inline constexpr std::size_t operation_count = static_cast<std::uint32_t>(operation::last) - operation_base;
 
+//! A stream: an operation whose completions keep coming (`more`) until it ends or is cancelled
+//! — any number of them, so no fixed room can be reserved for it. `number` as submit_entry::number().
+constexpr bool is_stream(std::uint32_t number) noexcept {
+    switch (static_cast<operation>(number)) {
+    case operation::accept_multishot:
+    case operation::accept_multishot_direct:
+    case operation::recv_multishot:
+    case operation::poll_multishot: return true;
+    default: return false;
+    }
+}
+
 //! operation::cancel modes (args[0]).
 namespace cancel_by {
 inline constexpr std::uint64_t corr_id = 0, fd = 1, all = 2;

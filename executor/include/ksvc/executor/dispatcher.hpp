@@ -487,7 +487,7 @@ private:
             complete_target(c);
             return;
         }
-        if (!(c.flags & completion_flags::more) && !(c.flags & completion_flags::message)) --sink_inflight_;
+        if (!(c.flags & (completion_flags::more | completion_flags::message)) && !is_stream(c.nr & 0xffffu)) --sink_inflight_;
         if ((c.entry_flags & entry_flags::skip_success) && c.result >= 0 && !(c.flags & completion_flags::more)) return;
         // Keep order: nothing goes into the sink ahead of what is already held.
         if (!has_held_.load(std::memory_order_relaxed) && p_.sink.push(c)) return;
@@ -641,6 +641,7 @@ private:
                     blocked = true;
                     break;
                 }
+                streams_taken_ += is_stream(e->number());
                 lane.pop_front_exclusive();
                 ++taken;
                 continue;
@@ -671,10 +672,13 @@ private:
         // The submit lane waits while completions are held for a full sink, and takes no more
         // entries than the sink has room for (backpressure: single-shot work then never
         // outgrows the sink; only a multishot stream's completions are ever held).
+        // A stream holds no room: it has no fixed number of completions, and those the sink
+        // cannot take are held in order (10 000 idle recv streams must not stop the sends).
         const long room = static_cast<long>(p_.sink.free_slots()) - sink_inflight_;
         if (!has_held_.load(std::memory_order_relaxed) && room > 0) {
+            streams_taken_ = 0;
             const std::size_t n = take(lane_, std::min(static_cast<std::size_t>(room), opts_.batch), blocked_);
-            sink_inflight_ += static_cast<long>(n);
+            sink_inflight_ += static_cast<long>(n - streams_taken_);
             taken += n;
         }
         return taken; // run_once submits the batch: with one flush, or with the sleep's wait
@@ -836,6 +840,7 @@ private:
     std::vector<route_info> routes_;   // its routes
     bool blocked_ = false; // the front entry waits for room in the backend or the pool
     long sink_inflight_ = 0;    // submit-lane entries taken whose completion has not been delivered
+    std::size_t streams_taken_ = 0; // of those taken by the last take(): streams (no room held)
     long targets_inflight_ = 0; // target-lane entries taken, not yet completed (drained ones make it negative)
     std::uint64_t sleeps_ = 0;
     std::atomic<std::thread::id> owner_; // inline: the thread that drives the loop (stop() reads it)

@@ -738,16 +738,6 @@ private:
         return true;
     }
 
-    static bool is_stream(std::uint32_t nr) noexcept {
-        switch (static_cast<operation>(nr)) {
-        case operation::accept_multishot:
-        case operation::accept_multishot_direct:
-        case operation::recv_multishot:
-        case operation::poll_multishot: return true;
-        default: return false;
-        }
-    }
-
     static bool continues_stream(const uring_slot& sl, std::int32_t res) noexcept {
         switch (sl.route.op) {
         case opcode::poll_add: return res > 0;
