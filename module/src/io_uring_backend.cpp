@@ -15,7 +15,9 @@
 
 #include <linux/futex.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -187,6 +189,26 @@ private:
 
 } // namespace
 
+bool peer_is_local(int fd) noexcept {
+    sockaddr_storage peer{}, self{};
+    socklen_t pl = sizeof peer, sl = sizeof self;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0 || peer.ss_family != self.ss_family)
+        return true;
+    if (peer.ss_family == AF_INET) {
+        const auto& p = reinterpret_cast<const sockaddr_in&>(peer);
+        const auto& m = reinterpret_cast<const sockaddr_in&>(self);
+        return (ntohl(p.sin_addr.s_addr) >> 24) == 127 || p.sin_addr.s_addr == m.sin_addr.s_addr;
+    }
+    if (peer.ss_family == AF_INET6) {
+        const auto& p = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
+        const auto& m = reinterpret_cast<const sockaddr_in6&>(self).sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&p) || std::memcmp(&p, &m, sizeof p) == 0) return true;
+        return IN6_IS_ADDR_V4MAPPED(&p) && p.s6_addr[12] == 127;
+    }
+    return true; // AF_UNIX and the rest: no zero-copy path
+}
+
 // ---- blocking calls on private rings ---------------------------------------------------------
 
 //! One small ring per concurrent blocking caller, pooled: a caller takes one, submits its entry,
@@ -351,6 +373,9 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     want_files_ = lad.on(feature_id::fixed_files) && request_->fixed_files > 0;
     env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
     env_.cqe_skip = features_.ring_features & IORING_FEAT_CQE_SKIP;
+    env_.send_zc = caps_.has(opcode::send_zc);
+    env_.zc_threshold = o.zc_threshold;
+    env_.zc_local_peers = o.zc_local_peers;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
     const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
     slots_.resize(cap);
@@ -524,7 +549,8 @@ status uring_engine::submit_chain(std::span<const submit_entry> chain, const rou
         // releases this slot) and nothing is to be done with the result: recvfrom's addrlen and
         // splice's offsets are written back from it, a zero-copy send has a second completion.
         const bool needs_result = sl.addrlen_out || sl.off_in || sl.off_out || sl.route.op == opcode::send_zc ||
-                                  sl.route.op == opcode::sendmsg_zc;
+                                  sl.route.op == opcode::sendmsg_zc ||
+                                  chain[i].number() == static_cast<std::uint32_t>(operation::send_auto);
         if (env_.cqe_skip && (chain[i].flags & entry_flags::skip_success) && i + 1 < k && !needs_result) {
             chain_sqes_[i]->flags |= IOSQE_CQE_SKIP_SUCCESS;
             sl.kernel_skips = true;

@@ -41,6 +41,11 @@ enum class operation : std::uint32_t {
     accept_direct,    //!< (fd, flags): one connection into a free registered-file slot; result = the slot
     accept_multishot_direct, //!< (fd, flags): a slot per connection, `more` until it ends (ENFILE: table full)
     openat_direct,    //!< (dfd, path, flags, mode): opens into a free registered-file slot; result = the slot
+    //! (fd, buf, len, flags): zero-copy where it can pay — SEND_ZC from
+    //! io_uring_options::zc_threshold bytes up to a peer on another machine, else a plain SEND.
+    //! Either way the result comes with `more`, then a `notif` completion when the buffer is
+    //! free (zc_copied_aux when the data was copied: always for a plain send).
+    send_auto,
     last,
 };
 inline constexpr std::size_t operation_count = static_cast<std::uint32_t>(operation::last) - operation_base;
@@ -113,6 +118,8 @@ inline constexpr std::array<operation_info, operation_count> operation_table{{
      true, "refused below 5.19 (no slot allocation)"},
     {operation::openat_direct, "openat_direct", opcode::openat, {5, 19}, fallback::refused, false, true,
      "refused below 5.19 (no slot allocation)"},
+    {operation::send_auto, "send_auto", opcode::send, {5, 6}, fallback::refused, true, false,
+     "a plain send below 6.0 (no SEND_ZC), with the notification ksvc posts; refused below 5.6"},
 }};
 
 //! A registered-file slot (a "direct descriptor"): its own type, so it cannot be passed where an

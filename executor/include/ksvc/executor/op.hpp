@@ -103,6 +103,11 @@ submit_entry write_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t 
 inline submit_entry send_zc(int fd, const void* buf, std::uint32_t len, int flags = 0) noexcept {
     return detail::make(operation::send_zc, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, static_cast<std::uint32_t>(flags));
 }
+//! send_zc where zero copy can pay, plain send elsewhere (operation::send_auto): the same two
+//! completions either way, so the buffer's owner waits for the notification in both cases.
+inline submit_entry send_auto(int fd, const void* buf, std::uint32_t len, int flags = 0) noexcept {
+    return detail::make(operation::send_auto, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, static_cast<std::uint32_t>(flags));
+}
 inline submit_entry sendmsg_zc(int fd, const msghdr* m, int flags = 0) noexcept {
     return detail::make(operation::sendmsg_zc, static_cast<std::uint64_t>(fd), detail::ptr(m), static_cast<std::uint32_t>(flags));
 }

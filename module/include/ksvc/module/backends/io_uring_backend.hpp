@@ -85,6 +85,12 @@ struct io_uring_options {
     int (*setup_hook)(unsigned entries, io_uring_params* p) noexcept = nullptr;
     //! Online CPUs for `auto` decisions (0: sysconf).
     unsigned online_cpus = 0;
+    //! op::send_auto: the size from which SEND_ZC is used (peers measured plain send faster below
+    //! about 8 KiB: pinning pages and the notification cost more than the copy).
+    std::uint32_t zc_threshold = 8192;
+    //! op::send_auto to a peer on this machine (loopback, or one of its own addresses): the
+    //! kernel always copies then, so plain send unless this is set (tests use it to reach SEND_ZC).
+    bool zc_local_peers = false;
 };
 
 namespace detail {
@@ -251,6 +257,7 @@ public:
     std::uint64_t overflow_flushes() const noexcept { return engine_.overflow_flushes(); }
     std::uint64_t stream_rearms() const noexcept { return engine_.stream_rearms(); }
     std::uint64_t kernel_skipped() const noexcept { return engine_.kernel_skipped(); }
+    std::uint64_t auto_sends_plain() const noexcept { return engine_.auto_sends_plain(); }
 
 private:
     static detail::ring_request request(const io_uring_options& o) noexcept {

@@ -87,8 +87,8 @@ struct alignas(64) uring_slot {
     bool rearm = false;               // emulated multishot: resubmit after each completion
     bool native_stream = false;       // native multishot: resubmit if the kernel ends it on a full CQ
     bool cancel_requested = false;    // do not re-arm; the stream ends with -ECANCELED
-    bool notif_pending = false;       // send_zc: the notification completion is still to come
     bool kernel_skips = false;        // sent with CQE_SKIP_SUCCESS: no CQE if it succeeds
+    bool posts_notif = false;         // send_auto sent as a plain send: ksvc posts its notification
     std::uint32_t chain_serial = 0;   // which chain the slot belongs to (0: none)
     std::uint32_t chain_prev = 0;     // the previous member's slot index + 1 (0: first)
     std::uint32_t chain_next = 0;     // the next member's slot index + 1 (0: last)
@@ -123,6 +123,9 @@ struct translation {
 struct translate_env {
     bool rw_cur_pos = true;     //!< IORING_FEAT_RW_CUR_POS: offset -1 means the file position
     bool cqe_skip = false;      //!< IORING_FEAT_CQE_SKIP, and no drain entry seen on the ring yet
+    bool send_zc = false;       //!< the kernel has IORING_OP_SEND_ZC (send_auto may use it)
+    bool zc_local_peers = false;
+    std::uint32_t zc_threshold = 8192;
     bool zc_report_usage = false;
 };
 
@@ -152,7 +155,13 @@ inline void set_timespec(__kernel_timespec& ts, std::uint64_t ns) noexcept {
 
 //! Operation numbers -> SQEs. `single` asks for the one-shot form of a multishot operation
 //! (the emulation re-arms it).
-inline translation translate_operation(const submit_entry& e, bool single, io_uring_sqe& s, uring_slot& sl) noexcept {
+//! Whether a connected socket's peer is on this machine (loopback, or one of its own addresses):
+//! zero-copy send to it always copies. Not a connected inet socket (or unknown): true — a plain
+//! send then gives the kernel's own answer (ENOTCONN, ENOTSOCK, …).
+bool peer_is_local(int fd) noexcept;
+
+inline translation translate_operation(const submit_entry& e, bool single, io_uring_sqe& s, uring_slot& sl,
+                                       const translate_env& env) noexcept {
     const auto* a = e.args;
     const int fd0 = static_cast<int>(a[0]);
     switch (static_cast<operation>(e.number())) {
@@ -197,6 +206,16 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         prep(s, opcode::send_zc, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
         s.msg_flags = static_cast<std::uint32_t>(a[3]);
         return {};
+    case operation::send_auto: {
+        if (!fits_u32(a[2])) return {outcome::immediate, -EINVAL};
+        const bool zc = env.send_zc && a[2] >= env.zc_threshold &&
+                        (env.zc_local_peers || (e.flags & entry_flags::fixed_file) || !peer_is_local(fd0));
+        prep(s, zc ? opcode::send_zc : opcode::send, fd0, a[1], static_cast<std::uint32_t>(a[2]), 0);
+        s.msg_flags = static_cast<std::uint32_t>(a[3]);
+        if (zc && env.zc_report_usage) s.ioprio |= send_zc_report_usage;
+        sl.posts_notif = !zc;
+        return {};
+    }
     case operation::sendmsg_zc:
         prep(s, opcode::sendmsg_zc, fd0, a[1], 1, 0);
         s.msg_flags = static_cast<std::uint32_t>(a[2]);
@@ -477,7 +496,7 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
 inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& s, uring_slot& sl,
                              const translate_env& env) noexcept {
     const bool op = e.number() >= operation_base;
-    translation t = op ? translate_operation(e, r.emulated, s, sl) : translate_syscall(e, r.op, s, sl, env);
+    translation t = op ? translate_operation(e, r.emulated, s, sl, env) : translate_syscall(e, r.op, s, sl, env);
     if (t.kind != outcome::queued) return t;
     if (op && e.number() == static_cast<std::uint32_t>(operation::send_zc) && env.zc_report_usage)
         s.ioprio |= send_zc_report_usage;
@@ -660,6 +679,8 @@ public:
     [[nodiscard]] int last_enter_error() const noexcept { return last_enter_error_; }
     //! Times the CQ had overflowed and its overflow list was flushed.
     [[nodiscard]] std::uint64_t overflow_flushes() const noexcept { return overflow_flushes_; }
+    //! op::send_auto entries sent as a plain SEND (below the threshold, a local peer, no SEND_ZC).
+    [[nodiscard]] std::uint64_t auto_sends_plain() const noexcept { return auto_sends_plain_; }
     //! Chain members whose success the kernel did not post (IOSQE_CQE_SKIP_SUCCESS).
     [[nodiscard]] std::uint64_t kernel_skipped() const noexcept { return kernel_skipped_; }
     //! Native multishot streams the kernel ended on a full CQ and ksvc re-armed.
@@ -697,7 +718,6 @@ private:
         sl.rearm = r.emulated;
         sl.native_stream = stream && !r.emulated;
         sl.cancel_requested = false;
-        sl.notif_pending = false;
         sl.kernel_skips = false;
         sl.chain_serial = 0;
         sl.chain_prev = sl.chain_next = 0;
@@ -708,6 +728,7 @@ private:
     void release(std::uint32_t idx) noexcept {
         uring_slot& sl = slots_[idx];
         sl.busy = false;
+        sl.posts_notif = false;
         sl.addrlen_out = nullptr;
         sl.off_in = sl.off_out = nullptr;
         free_list_.push_back(idx);
@@ -720,9 +741,15 @@ private:
         out = finish(sl, res, flags);
         if (sl.chain_serial) [[unlikely]]
             settle_chain(idx, res, true);
-        if (flags & IORING_CQE_F_MORE) {
-            // send_zc: the result; a notification follows (its slot stays busy until then).
-            if (sl.route.op == opcode::send_zc || sl.route.op == opcode::sendmsg_zc) sl.notif_pending = true;
+        // A stream's completion, or send_zc's result: the slot stays busy (the notification
+        // comes last).
+        if (flags & IORING_CQE_F_MORE) return true;
+        if (sl.posts_notif) [[unlikely]] { // send_auto as a plain send: the buffer is free now
+            out.flags |= completion_flags::more;
+            completion_entry n{sl.corr_id, 0, completion_flags::notif, completion_flags::zc_copied_aux, sl.flags, sl.nr};
+            ready_.push_back(n);
+            ++auto_sends_plain_;
+            release(idx);
             return true;
         }
         // A native stream ends with a result that would have continued it only when the kernel
@@ -785,6 +812,7 @@ private:
     std::uint64_t overflow_flushes_ = 0;
     std::uint64_t stream_rearms_ = 0;
     std::uint64_t kernel_skipped_ = 0;
+    std::uint64_t auto_sends_plain_ = 0;
     std::uint32_t chain_serial_ = 0;
     std::uint64_t fork_gen_ = 0;
     effective_features features_;
