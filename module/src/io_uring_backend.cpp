@@ -9,7 +9,9 @@
 #include <system_error>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include <sys/resource.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -378,9 +381,16 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     env_.zc_local_peers = o.zc_local_peers;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
     const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
-    slots_.resize(cap);
+    void* table = ::mmap(nullptr, cap * sizeof(uring_slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (table == MAP_FAILED) {
+        const int err = errno;
+        io_uring_queue_exit(&ring_);
+        throw std::system_error(err, std::system_category(),
+                                "mmap of the in-flight table (" + std::to_string(cap) + " entries)");
+    }
+    slots_ = static_cast<uring_slot*>(table);
+    capacity_ = cap;
     free_list_.reserve(cap);
-    for (std::size_t i = cap; i-- > 0;) free_list_.push_back(static_cast<std::uint32_t>(i));
     ready_.reserve(cap);
     chain_sqes_.reserve(cap);
     fork_gen_ = process::fork_generation();
@@ -392,6 +402,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
 
 uring_engine::~uring_engine() {
     close_on_this_thread();
+    if (slots_) ::munmap(slots_, capacity_ * sizeof(uring_slot));
 }
 
 void uring_engine::attach_to_this_thread() noexcept {
@@ -481,7 +492,7 @@ void uring_engine::close_on_this_thread() noexcept {
         int failures = 0;
         while ((busy_ > 0 || internal_ > 0) && failures < 1000) {
             // (Re)queue what could not be queued yet: a small SQ may be full.
-            for (std::uint32_t i = 0; i < slots_.size(); ++i)
+            for (std::uint32_t i = 0; i < constructed_; ++i)
                 if (slots_[i].busy && !slots_[i].cancel_requested && queue_cancel(i + 1)) slots_[i].cancel_requested = true;
             if (doorbell_armed_ && !doorbell_cancelled) doorbell_cancelled = queue_cancel(doorbell_tag);
             const int r = io_uring_submit_and_wait(&ring_, 1);
@@ -515,8 +526,9 @@ void uring_engine::close_on_this_thread() noexcept {
 status uring_engine::submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {
     if (forked()) return status::forked_child;
     const std::size_t k = chain.size();
-    if (k > ring_.sq.ring_entries || k > slots_.size()) return status::chain_too_long;
-    if (busy_ + ready_.size() + k > slots_.size()) return status::ring_full;
+    if (k > ring_.sq.ring_entries || k > capacity_) return status::chain_too_long;
+    if (busy_ + ready_.size() + k > capacity_) return status::ring_full;
+    if (free_list_.size() < k) grow_slots(k - free_list_.size());
     if (io_uring_sq_space_left(&ring_) < k) {
         enter_submit(0);
         if (io_uring_sq_space_left(&ring_) < k) return status::ring_full;
@@ -592,6 +604,16 @@ void uring_engine::settle_chain(std::uint32_t idx, std::int32_t res, bool report
     sl.chain_serial = 0;
 }
 
+void uring_engine::grow_slots(std::size_t need) noexcept {
+    static_assert(std::is_trivially_destructible_v<uring_slot>); // unmapped without destructors
+    const std::size_t n = std::min(capacity_ - constructed_, std::max<std::size_t>(need, 64));
+    for (std::size_t j = constructed_ + n; j-- > constructed_;) {
+        new (&slots_[j]) uring_slot{};
+        free_list_.push_back(static_cast<std::uint32_t>(j)); // the lowest comes out first
+    }
+    constructed_ += n;
+}
+
 bool uring_engine::rearm(std::uint32_t idx) noexcept {
     uring_slot& sl = slots_[idx];
     io_uring_sqe* sqe = get_sqe();
@@ -628,11 +650,11 @@ status uring_engine::submit_cancel(const submit_entry& e) noexcept {
                (mode == cancel_by::fd && sl.fd >= 0 && static_cast<std::uint64_t>(sl.fd) == key);
     };
     std::size_t count = 0;
-    for (const uring_slot& sl : slots_) count += matches(sl);
+    for (std::size_t i = 0; i < constructed_; ++i) count += matches(slots_[i]);
     // Cancels complete on the CQ too: keep them within its headroom (CQ = 2 x SQ).
-    if (internal_ + count > slots_.size() || ready_.size() >= slots_.size()) return status::ring_full;
+    if (internal_ + count > capacity_ || ready_.size() >= capacity_) return status::ring_full;
     std::int64_t asked = 0;
-    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    for (std::uint32_t i = 0; i < constructed_; ++i) {
         if (!matches(slots_[i])) continue;
         if (!queue_cancel(i + 1)) break;
         slots_[i].cancel_requested = true;
@@ -660,7 +682,7 @@ std::error_code uring_engine::cancel(std::uint64_t corr_id) noexcept {
 std::size_t uring_engine::cancel_all() noexcept {
     if (forked()) return 0;
     std::size_t n = 0;
-    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    for (std::uint32_t i = 0; i < constructed_; ++i) {
         if (!slots_[i].busy || slots_[i].cancel_requested) continue;
         if (!queue_cancel(i + 1)) break;
         slots_[i].cancel_requested = true;
@@ -703,7 +725,7 @@ void uring_engine::fail_unsubmitted(int err) noexcept {
             continue;
         }
         const auto idx = static_cast<std::uint32_t>(ud - 1);
-        if (idx >= slots_.size() || !slots_[idx].busy) continue;
+        if (idx >= constructed_ || !slots_[idx].busy) continue;
         completion_entry c = make_completion(slots_[idx].entry(), -err);
         release(idx);
         ready_.push_back(c);

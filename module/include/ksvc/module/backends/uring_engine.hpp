@@ -577,9 +577,11 @@ public:
         if (forked()) [[unlikely]]
             return status::forked_child;
         if (e.number() == static_cast<std::uint32_t>(operation::cancel)) return submit_cancel(e);
-        if (busy_ + ready_.size() >= slots_.size()) return status::ring_full;
+        if (busy_ + ready_.size() >= capacity_) return status::ring_full;
         if (e.flags & entry_flags::drain) [[unlikely]]
             env_.cqe_skip = false; // a ring that drains never turns drain off (see skip_success)
+        if (free_list_.empty()) [[unlikely]]
+            grow_slots(1);
         const std::uint32_t idx = free_list_.back();
         uring_slot& sl = slots_[idx];
         // Translate straight into the ring's SQE (no staging copy); an SQE that ends up unused
@@ -670,7 +672,7 @@ public:
     static bool translates(std::uint32_t nr) noexcept;
 
     [[nodiscard]] std::size_t inflight() const noexcept { return busy_ + ready_.size(); }
-    [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] bool supports(opcode op) const noexcept { return caps_.has(op); }
     [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
     [[nodiscard]] const effective_features& features() const noexcept { return features_; }
@@ -775,6 +777,8 @@ private:
     }
 
     bool rearm(std::uint32_t idx) noexcept; // out of line: the rare emulation path
+    //! Constructs fresh slots (a batch, at least `need`, within capacity) into the free list.
+    void grow_slots(std::size_t need) noexcept;
     //! A chain member completed with `res`: the members before it that the kernel skipped
     //! succeeded (result 0, which the dispatcher drops: skip_success). A skipping member that
     //! failed a soft link makes the kernel cancel the rest without CQEs: they get -ECANCELED
@@ -802,8 +806,12 @@ private:
         int result = 1; // 1: not attached yet
     };
     std::vector<registered_resource> resources_;
-    std::vector<uring_slot> slots_;
-    std::vector<std::uint32_t> free_list_;
+    // The in-flight table: `capacity_` slots reserved (mapped, untouched), the first
+    // `constructed_` of them in use or in the free list. A server sized for 16 384 entries pays
+    // in memory only for the entries it ever had in flight at once.
+    uring_slot* slots_ = nullptr;
+    std::size_t capacity_ = 0, constructed_ = 0;
+    std::vector<std::uint32_t> free_list_; // reserved to capacity_: pushes never allocate
     std::vector<completion_entry> ready_; // results decided at submit, reaped first
     std::vector<io_uring_sqe*> chain_sqes_;
     std::size_t busy_ = 0;
