@@ -223,6 +223,7 @@ public:
     struct ring {
         io_uring r{};
         uring_slot slot{};
+        slot_scratch scratch{};
         bool stop_seen = false;
     };
 
@@ -381,7 +382,8 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     env_.zc_local_peers = o.zc_local_peers;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
     const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
-    void* table = ::mmap(nullptr, cap * sizeof(uring_slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const std::size_t bytes = cap * (sizeof(uring_slot) + sizeof(slot_scratch));
+    void* table = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (table == MAP_FAILED) {
         const int err = errno;
         io_uring_queue_exit(&ring_);
@@ -389,6 +391,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
                                 "mmap of the in-flight table (" + std::to_string(cap) + " entries)");
     }
     slots_ = static_cast<uring_slot*>(table);
+    scratch_ = reinterpret_cast<slot_scratch*>(slots_ + cap);
     capacity_ = cap;
     free_list_.reserve(cap);
     ready_.reserve(cap);
@@ -402,7 +405,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
 
 uring_engine::~uring_engine() {
     close_on_this_thread();
-    if (slots_) ::munmap(slots_, capacity_ * sizeof(uring_slot));
+    if (slots_) ::munmap(slots_, capacity_ * (sizeof(uring_slot) + sizeof(slot_scratch)));
 }
 
 void uring_engine::attach_to_this_thread() noexcept {
@@ -560,7 +563,7 @@ status uring_engine::submit_chain(std::span<const submit_entry> chain, const rou
         // The kernel may skip a member's success only if a later member will post a CQE (it
         // releases this slot) and nothing is to be done with the result: recvfrom's addrlen and
         // splice's offsets are written back from it, a zero-copy send has a second completion.
-        const bool needs_result = sl.addrlen_out || sl.off_in || sl.off_out || sl.route.op == opcode::send_zc ||
+        const bool needs_result = sl.post || sl.route.op == opcode::send_zc ||
                                   sl.route.op == opcode::sendmsg_zc ||
                                   chain[i].number() == static_cast<std::uint32_t>(operation::send_auto);
         if (env_.cqe_skip && (chain[i].flags & entry_flags::skip_success) && i + 1 < k && !needs_result) {
@@ -606,9 +609,13 @@ void uring_engine::settle_chain(std::uint32_t idx, std::int32_t res, bool report
 
 void uring_engine::grow_slots(std::size_t need) noexcept {
     static_assert(std::is_trivially_destructible_v<uring_slot>); // unmapped without destructors
+    static_assert(std::is_trivially_default_constructible_v<slot_scratch> && std::is_trivially_destructible_v<slot_scratch>);
     const std::size_t n = std::min(capacity_ - constructed_, std::max<std::size_t>(need, 64));
     for (std::size_t j = constructed_ + n; j-- > constructed_;) {
         new (&slots_[j]) uring_slot{};
+        // Not constructed: an implicit-lifetime aggregate that every translation writes before
+        // it is read, so its page is touched only by an entry that uses it.
+        slots_[j].x = &scratch_[j];
         free_list_.push_back(static_cast<std::uint32_t>(j)); // the lowest comes out first
     }
     constructed_ += n;
@@ -788,6 +795,7 @@ bool uring_engine::call_here(const submit_entry& e, route_info r, int timeout_ms
     io_uring& ring = cr->r;
     uring_slot& sl = cr->slot;
     sl = uring_slot{};
+    sl.x = &cr->scratch;
     io_uring_sqe* sqe = io_uring_get_sqe(&ring); // the ring is idle: room for three
     std::memset(sqe, 0, sizeof *sqe);
     const translation t = translate(e, r, *sqe, sl, calls_->env());
@@ -805,9 +813,9 @@ bool uring_engine::call_here(const submit_entry& e, route_info r, int timeout_ms
     bool timeout_pending = false;
     if (timeout_ms >= 0) {
         sqe->flags |= IOSQE_IO_LINK;
-        set_timespec(sl.ts, static_cast<std::uint64_t>(timeout_ms) * 1'000'000u);
+        set_timespec(sl.x->ts, static_cast<std::uint64_t>(timeout_ms) * 1'000'000u);
         io_uring_sqe* to = io_uring_get_sqe(&ring);
-        io_uring_prep_link_timeout(to, &sl.ts, 0);
+        io_uring_prep_link_timeout(to, &sl.x->ts, 0);
         to->user_data = 2;
         timeout_pending = true;
     }
@@ -865,6 +873,8 @@ bool uring_engine::translates(std::uint32_t n) noexcept {
     if (r.tier != tier::io_uring) return false;
     io_uring_sqe s{};
     uring_slot sl{};
+    slot_scratch scratch{};
+    sl.x = &scratch;
     submit_entry e{};
     e.nr = n;
     // Null pointers everywhere: every Tier-1 case must still produce a decision.

@@ -74,10 +74,22 @@ inline constexpr unsigned send_zc_report_usage = 1u << 3;       // IORING_SEND_Z
 inline constexpr unsigned splice_f_fd_in_fixed = 1u << 31;      // SPLICE_F_FD_IN_FIXED
 inline constexpr unsigned splice_f_all = 0x0f;                  // the flags splice(2) accepts
 
-//! Per in-flight entry: the entry itself (identity, and the template an emulated multishot
-//! operation is re-armed from) plus scratch the kernel reads until completion.
+//! Scratch the kernel reads until completion (msghdrs, timespecs) and what a syscall's result
+//! is post-processed with. Kept apart from the slot, in a table of its own that is touched only
+//! by the entries that need it: an idle recv stream never does.
+struct slot_scratch { // trivial: written by the translation that uses it, before the kernel reads it
+    socklen_t* addrlen_out;           // recvfrom: *addrlen = msg_namelen after completion
+    loff_t* off_in;                   // splice: the syscall advances the caller's offsets
+    loff_t* off_out;
+    loff_t off_in_value, off_out_value;
+    msghdr msg;
+    iovec iov;
+    __kernel_timespec ts;
+};
+
+//! Per in-flight entry, one cache line: the entry's identity and state, and the arguments a
+//! stream (multishot accept, recv, poll: all 32-bit) is re-armed from.
 struct alignas(64) uring_slot {
-    // What reap() reads for every completion shares the first cache line.
     std::uint64_t corr_id = 0;
     std::uint32_t nr = 0;
     std::uint32_t flags = 0;
@@ -89,29 +101,23 @@ struct alignas(64) uring_slot {
     bool cancel_requested = false;    // do not re-arm; the stream ends with -ECANCELED
     bool kernel_skips = false;        // sent with CQE_SKIP_SUCCESS: no CQE if it succeeds
     bool posts_notif = false;         // send_auto sent as a plain send: ksvc posts its notification
+    bool post = false;                // the result is post-processed from x (addrlen, offsets)
     std::uint32_t chain_serial = 0;   // which chain the slot belongs to (0: none)
     std::uint32_t chain_prev = 0;     // the previous member's slot index + 1 (0: first)
     std::uint32_t chain_next = 0;     // the next member's slot index + 1 (0: last)
-    socklen_t* addrlen_out = nullptr; // recvfrom: *addrlen = msg_namelen after completion
-    loff_t* off_in = nullptr;         // splice: the syscall advances the caller's offsets
-    loff_t* off_out = nullptr;
-    // Scratch the kernel reads until completion, and the arguments an emulated multishot
-    // operation is re-armed from.
-    loff_t off_in_value = 0, off_out_value = 0;
-    msghdr msg{};
-    iovec iov{};
-    __kernel_timespec ts{};
-    std::uint64_t args[6] = {};
+    std::uint32_t stream_args[3] = {};
+    slot_scratch* x = nullptr;        // this slot's scratch
 
     [[nodiscard]] submit_entry entry() const noexcept {
         submit_entry e;
         e.corr_id = corr_id;
         e.nr = nr;
         e.flags = flags;
-        for (int i = 0; i < 6; ++i) e.args[i] = args[i];
+        for (int i = 0; i < 3; ++i) e.args[i] = stream_args[i];
         return e;
     }
 };
+static_assert(sizeof(uring_slot) == 64);
 
 enum class outcome : std::uint8_t { queued, unsupported, immediate };
 struct translation {
@@ -227,13 +233,13 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         if (!single && e.number() == static_cast<std::uint32_t>(operation::poll_multishot)) s.len = IORING_POLL_ADD_MULTI;
         return {};
     case operation::timeout:
-        set_timespec(sl.ts, a[0]);
-        prep(s, opcode::timeout, -1, reinterpret_cast<std::uint64_t>(&sl.ts), 1, a[1]);
+        set_timespec(sl.x->ts, a[0]);
+        prep(s, opcode::timeout, -1, reinterpret_cast<std::uint64_t>(&sl.x->ts), 1, a[1]);
         s.timeout_flags = static_cast<std::uint32_t>(a[2]);
         return {};
     case operation::link_timeout:
-        set_timespec(sl.ts, a[0]);
-        prep(s, opcode::link_timeout, -1, reinterpret_cast<std::uint64_t>(&sl.ts), 1, 0);
+        set_timespec(sl.x->ts, a[0]);
+        prep(s, opcode::link_timeout, -1, reinterpret_cast<std::uint64_t>(&sl.x->ts), 1, 0);
         s.timeout_flags = static_cast<std::uint32_t>(a[1]);
         return {};
     case operation::close_direct:
@@ -378,13 +384,13 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
             // with EINVAL; SENDMSG would clamp it silently.
             const int alen = static_cast<int>(a[5]);
             if (alen < 0 || alen > static_cast<int>(sizeof(sockaddr_storage))) return einval;
-            sl.iov = {reinterpret_cast<void*>(a[1]), a[2]};
-            sl.msg = {};
-            sl.msg.msg_name = reinterpret_cast<void*>(a[4]);
-            sl.msg.msg_namelen = static_cast<socklen_t>(alen);
-            sl.msg.msg_iov = &sl.iov;
-            sl.msg.msg_iovlen = 1;
-            prep(s, opcode::sendmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.msg), 1, 0);
+            sl.x->iov = {reinterpret_cast<void*>(a[1]), a[2]};
+            sl.x->msg = {};
+            sl.x->msg.msg_name = reinterpret_cast<void*>(a[4]);
+            sl.x->msg.msg_namelen = static_cast<socklen_t>(alen);
+            sl.x->msg.msg_iov = &sl.x->iov;
+            sl.x->msg.msg_iovlen = 1;
+            prep(s, opcode::sendmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.x->msg), 1, 0);
         }
         s.msg_flags = static_cast<std::uint32_t>(a[3]);
         return {};
@@ -406,14 +412,15 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
             auto* lenp = reinterpret_cast<socklen_t*>(a[5]);
             if (!lenp || !process::copy_from_user(&len, lenp, sizeof len) || static_cast<int>(len) < 0)
                 return unsupported;
-            sl.iov = {reinterpret_cast<void*>(a[1]), a[2]};
-            sl.msg = {};
-            sl.msg.msg_name = reinterpret_cast<void*>(a[4]);
-            sl.msg.msg_namelen = len;
-            sl.msg.msg_iov = &sl.iov;
-            sl.msg.msg_iovlen = 1;
-            sl.addrlen_out = lenp;
-            prep(s, opcode::recvmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.msg), 1, 0);
+            sl.x->iov = {reinterpret_cast<void*>(a[1]), a[2]};
+            sl.x->msg = {};
+            sl.x->msg.msg_name = reinterpret_cast<void*>(a[4]);
+            sl.x->msg.msg_namelen = len;
+            sl.x->msg.msg_iov = &sl.x->iov;
+            sl.x->msg.msg_iovlen = 1;
+            sl.x->addrlen_out = lenp;
+            sl.post = true;
+            prep(s, opcode::recvmsg, fd0, reinterpret_cast<std::uint64_t>(&sl.x->msg), 1, 0);
         }
         s.msg_flags = static_cast<std::uint32_t>(a[3]);
         return {};
@@ -460,18 +467,19 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
         if (!fits_u32(a[4])) return unsupported;
         auto* in = reinterpret_cast<loff_t*>(a[1]);
         auto* out = reinterpret_cast<loff_t*>(a[3]);
-        sl.off_in_value = sl.off_out_value = -1;
-        if (in && !process::copy_from_user(&sl.off_in_value, in, sizeof(loff_t))) return {outcome::immediate, -EFAULT};
-        if (out && !process::copy_from_user(&sl.off_out_value, out, sizeof(loff_t)))
+        sl.x->off_in_value = sl.x->off_out_value = -1;
+        if (in && !process::copy_from_user(&sl.x->off_in_value, in, sizeof(loff_t))) return {outcome::immediate, -EFAULT};
+        if (out && !process::copy_from_user(&sl.x->off_out_value, out, sizeof(loff_t)))
             return {outcome::immediate, -EFAULT};
         // -1 means "no offset" to the SQE, so a negative caller offset cannot be expressed.
-        if ((in && sl.off_in_value < 0) || (out && sl.off_out_value < 0)) return unsupported;
-        prep(s, op, static_cast<int>(a[2]), 0, static_cast<std::uint32_t>(a[4]), static_cast<std::uint64_t>(sl.off_out_value));
-        s.splice_off_in = static_cast<std::uint64_t>(sl.off_in_value);
+        if ((in && sl.x->off_in_value < 0) || (out && sl.x->off_out_value < 0)) return unsupported;
+        prep(s, op, static_cast<int>(a[2]), 0, static_cast<std::uint32_t>(a[4]), static_cast<std::uint64_t>(sl.x->off_out_value));
+        s.splice_off_in = static_cast<std::uint64_t>(sl.x->off_in_value);
         s.splice_fd_in = fd0;
         s.splice_flags = static_cast<std::uint32_t>(a[5]);
-        sl.off_in = in;
-        sl.off_out = out;
+        sl.x->off_in = in;
+        sl.x->off_out = out;
+        sl.post = true;
         return {};
     }
     case opcode::tee: // (fd_in, fd_out, len, flags)
@@ -496,6 +504,7 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
 inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& s, uring_slot& sl,
                              const translate_env& env) noexcept {
     const bool op = e.number() >= operation_base;
+    sl.post = false; // set by the translations whose result is post-processed
     translation t = op ? translate_operation(e, r.emulated, s, sl, env) : translate_syscall(e, r.op, s, sl, env);
     if (t.kind != outcome::queued) return t;
     if (op && e.number() == static_cast<std::uint32_t>(operation::send_zc) && env.zc_report_usage)
@@ -512,13 +521,13 @@ inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& 
 //! SQE does not have: recvfrom's *addrlen, splice's offsets, close of an io_uring fd).
 inline completion_entry finish(uring_slot& sl, std::int64_t res, unsigned cqe_flags) noexcept {
     namespace nr = ksvc::syscalls::x86_64;
-    if (res >= 0 && sl.addrlen_out) {
-        if (!process::copy_to_user(sl.addrlen_out, &sl.msg.msg_namelen, sizeof(socklen_t))) res = -EFAULT;
+    if (sl.post && res >= 0 && sl.x->addrlen_out) [[unlikely]] {
+        if (!process::copy_to_user(sl.x->addrlen_out, &sl.x->msg.msg_namelen, sizeof(socklen_t))) res = -EFAULT;
     }
-    if (res > 0 && (sl.off_in || sl.off_out)) {
-        const loff_t in = sl.off_in_value + res, out = sl.off_out_value + res;
-        if ((sl.off_in && !process::copy_to_user(sl.off_in, &in, sizeof in)) ||
-            (sl.off_out && !process::copy_to_user(sl.off_out, &out, sizeof out)))
+    if (sl.post && res > 0 && (sl.x->off_in || sl.x->off_out)) [[unlikely]] {
+        const loff_t in = sl.x->off_in_value + res, out = sl.x->off_out_value + res;
+        if ((sl.x->off_in && !process::copy_to_user(sl.x->off_in, &in, sizeof in)) ||
+            (sl.x->off_out && !process::copy_to_user(sl.x->off_out, &out, sizeof out)))
             res = -EFAULT; // as splice(2) when it cannot store the offsets back
     }
     // IORING_OP_CLOSE refuses io_uring descriptors (EBADF) where close(2) succeeds. Closing by
@@ -714,7 +723,7 @@ private:
         sl.flags = e.flags;
         const bool stream = is_stream(e.number());
         if (r.emulated || stream) [[unlikely]]
-            for (int i = 0; i < 6; ++i) sl.args[i] = e.args[i];
+            for (int i = 0; i < 3; ++i) sl.stream_args[i] = static_cast<std::uint32_t>(e.args[i]);
         sl.route = r;
         sl.busy = true;
         sl.rearm = r.emulated;
@@ -731,8 +740,7 @@ private:
         uring_slot& sl = slots_[idx];
         sl.busy = false;
         sl.posts_notif = false;
-        sl.addrlen_out = nullptr;
-        sl.off_in = sl.off_out = nullptr;
+        sl.post = false;
         free_list_.push_back(idx);
         --busy_;
     }
@@ -810,6 +818,7 @@ private:
     // `constructed_` of them in use or in the free list. A server sized for 16 384 entries pays
     // in memory only for the entries it ever had in flight at once.
     uring_slot* slots_ = nullptr;
+    slot_scratch* scratch_ = nullptr; // capacity_ entries, mapped beside the slots
     std::size_t capacity_ = 0, constructed_ = 0;
     std::vector<std::uint32_t> free_list_; // reserved to capacity_: pushes never allocate
     std::vector<completion_entry> ready_; // results decided at submit, reaped first
