@@ -44,19 +44,6 @@ instance_options options(dispatch_mode m, std::size_t count, std::size_t size, b
     return o;
 }
 
-//! Takes completions until `want` arrived or `limit` passed (drives an inline loop).
-template <class I>
-std::vector<completion_entry> take(I& inst, std::size_t want, std::chrono::milliseconds limit = 5000ms) {
-    std::vector<completion_entry> got;
-    completion_entry out[32];
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const std::size_t n = inst.wait_completions(out, 20);
-        got.insert(got.end(), out, out + n);
-    }
-    return got;
-}
-
 std::string pattern(std::size_t n) {
     std::string s(n, '\0');
     for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);

@@ -43,18 +43,6 @@ instance_options options(dispatch_mode m) {
     return o;
 }
 
-template <class I>
-std::vector<completion_entry> take(I& inst, std::size_t want, std::chrono::milliseconds limit = 5000ms) {
-    std::vector<completion_entry> got;
-    completion_entry out[32];
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const std::size_t n = inst.wait_completions(out, 20);
-        got.insert(got.end(), out, out + n);
-    }
-    return got;
-}
-
 struct pipe_fds {
     unique_fd r, w;
     pipe_fds() {

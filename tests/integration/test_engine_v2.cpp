@@ -77,19 +77,6 @@ inline std::pair<unique_fd, unique_fd> make_pipe() {
     return {unique_fd(p[0]), unique_fd(p[1])};
 }
 
-//! Takes completions until `want` arrived or `limit` passed (drives an inline loop).
-template <class I>
-std::vector<completion_entry> take(I& inst, std::size_t want, std::chrono::milliseconds limit = 5000ms) {
-    std::vector<completion_entry> got;
-    completion_entry out[32];
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const std::size_t n = inst.wait_completions(out, 20);
-        got.insert(got.end(), out, out + n);
-    }
-    return got;
-}
-
 template <class I>
 std::map<std::uint64_t, std::vector<completion_entry>> by_id(const std::vector<completion_entry>& v) {
     std::map<std::uint64_t, std::vector<completion_entry>> m;

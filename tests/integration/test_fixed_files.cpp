@@ -39,18 +39,6 @@ instance_options mode_options(dispatch_mode m) {
     return o;
 }
 
-template <class I>
-std::vector<completion_entry> take(I& inst, std::size_t want, std::chrono::milliseconds limit = 5000ms) {
-    std::vector<completion_entry> got;
-    completion_entry out[32];
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const std::size_t n = inst.wait_completions(out, 20);
-        got.insert(got.end(), out, out + n);
-    }
-    return got;
-}
-
 unique_fd connect_to(const loopback_listener& l) {
     unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     BOOST_REQUIRE(::connect(c, reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) == 0);

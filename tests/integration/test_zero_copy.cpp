@@ -33,18 +33,6 @@ using namespace std::chrono_literals;
 
 const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
 
-template <class I>
-std::vector<completion_entry> take(I& inst, std::size_t want, std::chrono::milliseconds limit = 5000ms) {
-    std::vector<completion_entry> got;
-    completion_entry out[16];
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const std::size_t n = inst.wait_completions(out, 20);
-        got.insert(got.end(), out, out + n);
-    }
-    return got;
-}
-
 std::string pattern(std::size_t n) {
     std::string s(n, '\0');
     for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('0' + (i * 31 + i / 97) % 64);

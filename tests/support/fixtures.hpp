@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +50,20 @@ inline instance_options options_for(const run_config& c) {
     o.ring.entries = c.ring_entries;
     o.submit_capacity = c.submit_capacity;
     return o;
+}
+
+//! Takes completions until `want` arrived or `limit` passed (drives an inline loop).
+template <class I>
+std::vector<completion_entry> take(I& inst, std::size_t want,
+                                   std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+    std::vector<completion_entry> got;
+    completion_entry out[32];
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
+        const std::size_t n = inst.wait_completions(out, 20);
+        got.insert(got.end(), out, out + n);
+    }
+    return got;
 }
 
 //! The same call made directly: the raw result, or -errno (the shape of a completion's result).
