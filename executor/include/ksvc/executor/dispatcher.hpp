@@ -658,6 +658,7 @@ private:
                 blocked = true;
                 break;
             }
+            for (const submit_entry& m : chain_) streams_taken_ += is_stream(m.number());
             for (std::size_t i = 0; i < chain_.size(); ++i) lane.pop_front_exclusive();
             taken += chain_.size();
         }

@@ -504,7 +504,7 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
 inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& s, uring_slot& sl,
                              const translate_env& env) noexcept {
     const bool op = e.number() >= operation_base;
-    sl.post = false; // set by the translations whose result is post-processed
+    sl.post = sl.posts_notif = false; // set by the translations that need them
     translation t = op ? translate_operation(e, r.emulated, s, sl, env) : translate_syscall(e, r.op, s, sl, env);
     if (t.kind != outcome::queued) return t;
     if (op && e.number() == static_cast<std::uint32_t>(operation::send_zc) && env.zc_report_usage)
