@@ -562,10 +562,10 @@ status uring_engine::submit_chain(std::span<const submit_entry> chain, const rou
         prev = idx + 1;
         // The kernel may skip a member's success only if a later member will post a CQE (it
         // releases this slot) and nothing is to be done with the result: recvfrom's addrlen and
-        // splice's offsets are written back from it, a zero-copy send has a second completion.
-        const bool needs_result = sl.post || sl.route.op == opcode::send_zc ||
-                                  sl.route.op == opcode::sendmsg_zc ||
-                                  chain[i].number() == static_cast<std::uint32_t>(operation::send_auto);
+        // splice's offsets are written back from it, and an operation with several completions
+        // (zero-copy sends: the notification) needs the first.
+        const operation_info* oi = info(static_cast<operation>(chain[i].number()));
+        const bool needs_result = sl.post || (oi && oi->multishot);
         if (env_.cqe_skip && (chain[i].flags & entry_flags::skip_success) && i + 1 < k && !needs_result) {
             chain_sqes_[i]->flags |= IOSQE_CQE_SKIP_SUCCESS;
             sl.kernel_skips = true;
