@@ -460,7 +460,8 @@ void uring_engine::attach_to_this_thread() noexcept {
         want_resources_ = false;
         for (auto& res : resources_) {
             if (res.result != 1) continue;
-            res.result = res.r.attach(res.r.self, ring_);
+            res.result = res.r.attach(res.r.self, ring_, resource_context{caps_.version, caps_.has(opcode::provide_buffers)});
+            if (res.result == 0 && res.r.replenish) replenishing_ = true;
             if (res.result < 0) {
                 const std::string line = std::string(res.r.name) + ": registration failed (" + std::strerror(-res.result) + ")";
                 features_.notes += (features_.notes.empty() ? "" : "\n") + line;
@@ -476,6 +477,20 @@ void uring_engine::attach_to_this_thread() noexcept {
             features_.iowq_unbounded = request_->iowq_unbounded;
         }
     }
+}
+
+void uring_engine::replenish() noexcept {
+    for (auto& res : resources_)
+        if (res.result == 0 && res.r.replenish) internal_ += res.r.replenish(res.r.self, ring_);
+}
+
+void uring_engine::note_resource_error(int res) noexcept {
+    if (resource_error_noted_) return;
+    resource_error_noted_ = true; // once: a persistent refusal would otherwise log per SQE
+    const std::string line = std::string("resource SQE (PROVIDE_BUFFERS) failed: ") + std::strerror(-res) +
+                             "; the buffers it carried stay out of the kernel's reach";
+    features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+    if (request_->opts.log) request_->opts.log(line);
 }
 
 void uring_engine::add_resource(const ring_resource& r) {
@@ -531,6 +546,8 @@ status uring_engine::submit_chain(std::span<const submit_entry> chain, const rou
     const std::size_t k = chain.size();
     if (k > ring_.sq.ring_entries || k > capacity_) return status::chain_too_long;
     if (busy_ + ready_.size() + k > capacity_) return status::ring_full;
+    if (replenishing_) [[unlikely]]
+        replenish();
     if (free_list_.size() < k) grow_slots(k - free_list_.size());
     if (io_uring_sq_space_left(&ring_) < k) {
         enter_submit(0);
@@ -728,6 +745,7 @@ void uring_engine::fail_unsubmitted(int err) noexcept {
         const std::uint64_t ud = sqe.user_data;
         if (ud >= first_internal_tag) {
             if (ud == doorbell_tag) doorbell_armed_ = false;
+            if (ud == resource_tag) note_resource_error(-err);
             if (ud != liburing_timeout_tag) --internal_;
             continue;
         }

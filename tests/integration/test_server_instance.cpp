@@ -169,6 +169,7 @@ BOOST_DATA_TEST_CASE(serves_on_every_kernel_from_5_10, bdata::make(from_5_10()),
         BOOST_TEST(inst.notifier().uses_eventfd() == !futex);
         BOOST_TEST((inst.notifier().futex_word() != nullptr) == futex);
         BOOST_TEST(inst.buffers().is_registered());
+        BOOST_TEST(inst.buffers().legacy() == (v < kernel_version{5, 19})); // PROVIDE_BUFFERS before registered rings
         BOOST_TEST(inst.loop().executed(tier::worker_pool) == 0u);
     }
     echo_loop loop{inst, f.fixed_files > 0, {}};

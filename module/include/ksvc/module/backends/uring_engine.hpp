@@ -50,11 +50,22 @@ struct effective_features {
 //! ring, registered buffers, a fixed-file table) and released at teardown, after the drain and
 //! before the ring closes. The object behind `self` must outlive the ring (the instance declares
 //! its buffer provider before its backend). `attach` returns 0 or -errno.
+//!
+//! A resource the kernel takes through SQEs rather than registration (legacy provided buffers
+//! before 5.19) has `replenish`: the engine calls it on the driving thread before it places
+//! new entries and before each enter, and it queues SQEs tagged detail::resource_tag (the
+//! count it returns; it may queue fewer than it wants when the SQ is full and is called again).
+//! A failed one is noted in features().notes and logged once.
+struct resource_context {
+    kernel_version kernel{};        //!< the snapshot's kernel (a resource acts as that kernel would)
+    bool provide_buffers = false;   //!< IORING_OP_PROVIDE_BUFFERS (5.7)
+};
 struct ring_resource {
     const char* name = "";
     void* self = nullptr;
-    int (*attach)(void* self, io_uring& ring) noexcept = nullptr;
+    int (*attach)(void* self, io_uring& ring, const resource_context& ctx) noexcept = nullptr;
     void (*detach)(void* self, io_uring& ring) noexcept = nullptr;
+    unsigned (*replenish)(void* self, io_uring& ring) noexcept = nullptr;
 };
 
 namespace detail {
@@ -63,7 +74,8 @@ inline constexpr std::uint64_t liburing_timeout_tag = ~0ull; // LIBURING_UDATA_T
 inline constexpr std::uint64_t doorbell_tag = ~0ull - 1;
 inline constexpr std::uint64_t cancel_tag = ~0ull - 2;
 inline constexpr std::uint64_t stop_tag = ~0ull - 3;
-inline constexpr std::uint64_t first_internal_tag = stop_tag;
+inline constexpr std::uint64_t resource_tag = ~0ull - 4; // SQEs a ring_resource queued (replenish)
+inline constexpr std::uint64_t first_internal_tag = resource_tag;
 inline constexpr std::uint64_t message_bit = 1ull << 62;
 inline constexpr std::uint64_t message_mask = message_bit - 1;
 
@@ -587,6 +599,8 @@ public:
             return status::forked_child;
         if (e.number() == static_cast<std::uint32_t>(operation::cancel)) return submit_cancel(e);
         if (busy_ + ready_.size() >= capacity_) return status::ring_full;
+        if (replenishing_) [[unlikely]]
+            replenish(); // buffers given back go into the SQ before the entries that may need them
         if (e.flags & entry_flags::drain) [[unlikely]]
             env_.cqe_skip = false; // a ring that drains never turns drain off (see skip_success)
         if (free_list_.empty()) [[unlikely]]
@@ -616,6 +630,8 @@ public:
 
     int flush() noexcept {
         if (forked()) return -ECHILD;
+        if (replenishing_) [[unlikely]]
+            replenish();
         if (io_uring_sq_ready(&ring_) == 0) return 0;
         return enter_submit(0);
     }
@@ -645,6 +661,8 @@ public:
             const std::uint64_t ud = cqe->user_data;
             if (ud >= first_internal_tag) {
                 ++seen;
+                if (ud == resource_tag && cqe->res < 0) [[unlikely]]
+                    note_resource_error(cqe->res);
                 if (ud == doorbell_tag) doorbell_armed_ = false;
                 if (ud != liburing_timeout_tag) --internal_;
                 continue;
@@ -793,6 +811,9 @@ private:
     //! here. Slots are released; `report` false (teardown) only releases.
     void settle_chain(std::uint32_t idx, std::int32_t res, bool report) noexcept;
     status submit_cancel(const submit_entry& e) noexcept;
+    //! Lets every resource with a replenish hook queue its SQEs (see ring_resource).
+    void replenish() noexcept;
+    void note_resource_error(int res) noexcept;
     bool queue_cancel(std::uint64_t user_data) noexcept;
     int enter_submit(unsigned wait_nr) noexcept;
     void fail_unsubmitted(int err) noexcept;
@@ -809,6 +830,8 @@ private:
     bool want_iowq_ = false;
     bool want_resources_ = false;
     bool want_files_ = false;
+    bool replenishing_ = false; // some attached resource has a replenish hook
+    bool resource_error_noted_ = false;
     struct registered_resource {
         ring_resource r;
         int result = 1; // 1: not attached yet

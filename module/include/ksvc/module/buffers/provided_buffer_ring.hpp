@@ -9,6 +9,11 @@
 //! is done with it (a completion without completion_flags::buffer_more) and every lease of it
 //! was dropped.
 //!
+//! Before 5.19 (no registered rings; a snapshot of such a kernel acts the same) the buffers are
+//! handed to the kernel with IORING_OP_PROVIDE_BUFFERS instead (5.7, `legacy()`): the same
+//! completions and leases; a dropped lease's buffer is queued and provided again by the ring's
+//! driving thread before it places its next entries (runs of consecutive ids in one SQE).
+//!
 //! An empty ring is the kernel's ENOBUFS: a recv completes with -ENOBUFS (a multishot recv ends
 //! with it); drop leases and submit again. acquire() hands out nothing: the kernel picks.
 //!
@@ -18,10 +23,12 @@
 //! take() and lease drops happen on one consumer thread at a time.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -133,7 +140,10 @@ public:
         return {this, static_cast<std::uint16_t>(id), off, len};
     }
 
+    //! The kernel has the buffers: a registered ring, or provided by SQE (legacy()).
     [[nodiscard]] bool is_registered() const noexcept { return registered_.load(std::memory_order_acquire); }
+    //! Fed by PROVIDE_BUFFERS SQEs because the kernel predates registered rings (5.19).
+    [[nodiscard]] bool legacy() const noexcept { return legacy_.load(std::memory_order_acquire); }
     //! Whether the kernel took incremental consumption (known once registered).
     [[nodiscard]] bool incremental() const noexcept { return incremental_.load(std::memory_order_acquire); }
     [[nodiscard]] std::size_t pool_size() const noexcept { return count_; }
@@ -145,7 +155,7 @@ public:
     [[nodiscard]] std::uint64_t recycled() const noexcept { return recycled_; }
 
     //! What the backend registers on its driving thread.
-    ring_resource resource() noexcept { return {"provided_buffer_ring", this, &attach, &detach}; }
+    ring_resource resource() noexcept { return {"provided_buffer_ring", this, &attach, &detach, &replenish}; }
 
 private:
     struct buffer_state {
@@ -165,25 +175,69 @@ private:
         --in_use_;
         if (--st.leases == 0 && st.kernel_done) {
             st.kernel_done = false;
+            ++recycled_;
+            if (legacy_.load(std::memory_order_relaxed)) {
+                std::lock_guard g(pending_mu_); // the driving thread provides it (replenish)
+                pending_.push_back(id);         // reserved to count_: never allocates
+                has_pending_.store(true, std::memory_order_release);
+                return;
+            }
             post(id, 0);
             io_uring_buf_ring_advance(ring_, 1);
-            ++recycled_;
         }
     }
 
-    static int attach(void* self, io_uring& ring) noexcept {
+    // Before 5.19: every buffer is provided by SQE, first all of them, then each one dropped.
+    int attach_legacy(const resource_context& ctx) noexcept {
+        if (!ctx.provide_buffers) return -EOPNOTSUPP; // before 5.7: no provided buffers at all
+        std::lock_guard g(pending_mu_);
+        pending_.reserve(count_);
+        for (std::size_t i = 0; i < count_; ++i) pending_.push_back(static_cast<std::uint16_t>(i));
+        has_pending_.store(true, std::memory_order_release);
+        legacy_.store(true, std::memory_order_release);
+        registered_.store(true, std::memory_order_release);
+        return 0;
+    }
+    static unsigned replenish(void* self, io_uring& ring) noexcept {
         auto* p = static_cast<provided_buffer_ring*>(self);
+        if (!p->has_pending_.load(std::memory_order_acquire)) return 0;
+        std::lock_guard g(p->pending_mu_);
+        auto& q = p->pending_;
+        std::sort(q.begin(), q.end());
+        unsigned queued = 0;
+        std::size_t i = 0;
+        while (i < q.size()) {
+            std::size_t j = i + 1;
+            while (j < q.size() && q[j] == q[j - 1] + 1) ++j;
+            io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+            if (!sqe) break; // the SQ is full: the rest goes with the next batch
+            io_uring_prep_provide_buffers(sqe, p->buffer(q[i]), static_cast<int>(p->size_), static_cast<int>(j - i),
+                                          p->group_, q[i]);
+            sqe->user_data = detail::resource_tag;
+            ++queued;
+            i = j;
+        }
+        q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(i));
+        p->has_pending_.store(!q.empty(), std::memory_order_release);
+        return queued;
+    }
+
+    static int attach(void* self, io_uring& ring, const resource_context& ctx) noexcept {
+        auto* p = static_cast<provided_buffer_ring*>(self);
+        // A snapshot of an older kernel gets what that kernel would give.
+        if (ctx.kernel < kernel_version{5, 19}) return p->attach_legacy(ctx);
         io_uring_buf_reg reg{};
         reg.ring_addr = reinterpret_cast<std::uint64_t>(p->ring_);
         reg.ring_entries = static_cast<std::uint32_t>(p->count_);
         reg.bgid = p->group_;
         constexpr std::uint16_t pbuf_ring_inc = 2; // IOU_PBUF_RING_INC (6.12), `flags` where 2.3 has `pad`
-        reg.pad = p->want_incremental_ ? pbuf_ring_inc : 0;
+        reg.pad = p->want_incremental_ && ctx.kernel >= kernel_version{6, 12} ? pbuf_ring_inc : 0;
         int r = io_uring_register_buf_ring(&ring, &reg, 0);
         if (r == -EINVAL && reg.pad) { // before 6.12: the same ring, consumed whole
             reg.pad = 0;
             r = io_uring_register_buf_ring(&ring, &reg, 0);
         }
+        if (r == -EINVAL) return p->attach_legacy(ctx); // a real kernel before 5.19
         if (r == 0) {
             p->incremental_.store(reg.pad != 0, std::memory_order_release);
             p->registered_.store(true, std::memory_order_release);
@@ -192,7 +246,8 @@ private:
     }
     static void detach(void* self, io_uring& ring) noexcept {
         auto* p = static_cast<provided_buffer_ring*>(self);
-        io_uring_unregister_buf_ring(&ring, p->group_);
+        // Provided (legacy) buffers go with the ring; nothing names them any more.
+        if (!p->legacy()) io_uring_unregister_buf_ring(&ring, p->group_);
         p->registered_.store(false, std::memory_order_release);
     }
 
@@ -207,6 +262,10 @@ private:
     std::uint64_t recycled_ = 0;
     std::atomic<bool> registered_{false};
     std::atomic<bool> incremental_{false};
+    std::atomic<bool> legacy_{false};
+    std::mutex pending_mu_;                  // legacy: drops (consumer) vs. replenish (driver)
+    std::vector<std::uint16_t> pending_;     // legacy: dropped buffers not yet provided again
+    std::atomic<bool> has_pending_{false};
 };
 static_assert(buffer_provider<provided_buffer_ring>);
 
