@@ -381,6 +381,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     env_.zc_threshold = o.zc_threshold;
     env_.zc_local_peers = o.zc_local_peers;
     env_.zc_report_usage = caps_.version >= kernel_version{6, 2};
+    env_.recv_bundle = caps_.has_feature(ring_feature::recvsend_bundle);
     const std::size_t cap = std::max<std::size_t>(features_.sq_entries, request_->opts.max_inflight);
     const std::size_t bytes = cap * (sizeof(uring_slot) + sizeof(slot_scratch));
     void* table = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

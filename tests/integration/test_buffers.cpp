@@ -248,6 +248,80 @@ BOOST_DATA_TEST_CASE(incremental_consumption_shares_a_buffer, bdata::make(modes)
     BOOST_TEST(rest.size() == 2u);
 }
 
+// Recv bundles (6.10): one completion fills several buffers, the named one and those after it
+// in ring order; the lease spans them and a send of it is one sendmsg over its segments. Below
+// 6.10 (a 6.6 snapshot) every completion fills one buffer: a bundle of one.
+BOOST_DATA_TEST_CASE(recv_bundles_span_several_buffers,
+                     bdata::make(modes) * bdata::make({false, true}) * bdata::make({false, true}), mode, incremental,
+                     before_6_10) {
+    static const capabilities k66 = current_capabilities().assume({6, 6});
+    instance_options o = options(mode, 16, 256, incremental);
+    if (before_6_10) o.caps = &k66;
+    provided_instance inst(o);
+    const bool bundles = !before_6_10 && current_capabilities().has_feature(ring_feature::recvsend_bundle);
+    auto [client, server] = tcp_pair();
+    const std::string msg = pattern(3000);
+    BOOST_REQUIRE(::send(client, msg.data(), msg.size(), 0) == static_cast<ssize_t>(msg.size()));
+    BOOST_REQUIRE(!inst.submit(op::tagged(op::bundled(op::recv_multishot(server, inst.buffers().group())), 5)));
+    std::string received;
+    std::size_t most_segments = 0, completions = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (received.size() < msg.size() && std::chrono::steady_clock::now() < deadline) {
+        for (const completion_entry& c : take(inst, 1)) {
+            BOOST_REQUIRE(c.corr_id == 5u);
+            BOOST_REQUIRE_MESSAGE(c.result > 0, c); // 16 x 256 B hold the whole message
+            BOOST_REQUIRE(c.more());
+            ++completions;
+            provided_buffer_ring::lease l = inst.buffers().take(c);
+            BOOST_REQUIRE(static_cast<bool>(l));
+            BOOST_TEST(l.size() == static_cast<std::size_t>(c.result));
+            std::size_t segments = 0, bytes = 0;
+            for (std::span<std::byte> seg : l.segments()) {
+                received.append(reinterpret_cast<const char*>(seg.data()), seg.size());
+                bytes += seg.size();
+                ++segments;
+            }
+            BOOST_TEST(segments == l.segment_count());
+            BOOST_TEST(bytes == l.size());
+            most_segments = std::max(most_segments, segments);
+            // Echo it from the buffers themselves: a bundle goes out as one sendmsg.
+            const completion_entry sent = inst.call(op::send(server, l, MSG_NOSIGNAL));
+            BOOST_TEST(sent.result == c.result, sent);
+        } // the lease drops: its buffers go back to the ring
+    }
+    BOOST_TEST((received == msg));
+    std::string back(msg.size(), '\0');
+    std::size_t got = 0;
+    while (got < back.size()) {
+        const ssize_t r = ::recv(client, back.data() + got, back.size() - got, 0);
+        BOOST_REQUIRE(r > 0);
+        got += static_cast<std::size_t>(r);
+    }
+    BOOST_TEST((back == msg));
+    BOOST_TEST_MESSAGE("completions " << completions << ", most segments " << most_segments);
+    if (bundles) BOOST_TEST(most_segments > 1u);
+    else BOOST_TEST(most_segments == 1u);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+    // The stream goes on over recycled buffers, and ends at end of stream.
+    ::shutdown(client, SHUT_WR);
+    bool ended = false;
+    while (!ended && std::chrono::steady_clock::now() < deadline)
+        for (const completion_entry& c : take(inst, 1)) {
+            BOOST_TEST(c.result == 0, c);
+            ended = !c.more();
+        }
+    BOOST_TEST(ended);
+}
+
+// A bundle is a recv's: on any other entry the flag is refused, not ignored.
+BOOST_DATA_TEST_CASE(bundle_on_another_entry_is_einval, bdata::make(modes), mode) {
+    provided_instance inst(options(mode, 4, 256, false));
+    auto [client, server] = tcp_pair();
+    char byte = 'x';
+    const completion_entry c = inst.call(op::bundled(sys::sendto(server, &byte, 1, 0, nullptr, 0)));
+    BOOST_TEST(c.result == -EINVAL, c);
+}
+
 // A resource SQE the kernel refuses (here PROVIDE_BUFFERS of zero buffers: E2BIG) is never
 // ignored: features().notes says so and the log hears it once, however many fail; the ring
 // keeps serving.

@@ -9,7 +9,7 @@
 //!            entry_flags::buffer_select is set, else zero (a non-zero high half without
 //!            buffer_select is an unknown number and is refused).
 //!   flags    bits 0-7 the framework's (completion_target), bits 8-15 per-entry modifiers
-//!            (link, hardlink, drain, force_async, skip_success, fixed_file, buffer_select),
+//!            (link, hardlink, drain, force_async, skip_success, fixed_file, buffer_select, bundle),
 //!            bits 16-31 the user's, echoed untouched.
 //!   args     six raw arguments: a syscall's as syscall(2) takes them, or an operation's as
 //!            its builder in ksvc::op documents.
@@ -42,6 +42,11 @@ inline constexpr std::uint32_t buffer_select = 1u << 13; //!< the kernel picks a
 //! a later `drain` entry fails with EOPNOTSUPP; a ring that ran a drain entry first keeps
 //! draining and skips in user space.)
 inline constexpr std::uint32_t skip_success = 1u << 14;
+//! recv_select / recv_multishot: one completion may fill several buffers of the group, the
+//! ones after the named buffer in ring order (IORING_RECVSEND_BUNDLE, 6.10); the provider's
+//! lease of it spans them. Below 6.10 each completion fills one buffer, which is a bundle of
+//! one. On any other entry it is refused (EINVAL).
+inline constexpr std::uint32_t bundle = 1u << 15;
 inline constexpr std::uint32_t modifier_mask = 0x0000ff00u;
 inline constexpr std::uint32_t chain_mask = link | hardlink;
 

@@ -40,7 +40,7 @@ namespace ring_feature {
 inline constexpr std::uint32_t single_mmap = 1u << 0, nodrop = 1u << 1, submit_stable = 1u << 2,
     rw_cur_pos = 1u << 3, cur_personality = 1u << 4, fast_poll = 1u << 5, poll_32bits = 1u << 6,
     sqpoll_nonfixed = 1u << 7, ext_arg = 1u << 8, native_workers = 1u << 9, rsrc_tags = 1u << 10,
-    cqe_skip = 1u << 11, linked_file = 1u << 12, reg_reg_ring = 1u << 13;
+    cqe_skip = 1u << 11, linked_file = 1u << 12, reg_reg_ring = 1u << 13, recvsend_bundle = 1u << 14;
 struct info {
     std::uint32_t bit;
     const char* name;
@@ -54,6 +54,7 @@ inline constexpr info table[] = {
     {ext_arg, "EXT_ARG", {5, 11}}, {native_workers, "NATIVE_WORKERS", {5, 12}},
     {rsrc_tags, "RSRC_TAGS", {5, 13}}, {cqe_skip, "CQE_SKIP", {5, 17}},
     {linked_file, "LINKED_FILE", {5, 17}}, {reg_reg_ring, "REG_REG_RING", {6, 3}},
+    {recvsend_bundle, "RECVSEND_BUNDLE", {6, 10}},
 };
 } // namespace ring_feature
 

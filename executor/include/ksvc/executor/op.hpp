@@ -197,14 +197,26 @@ inline submit_entry recv_multishot(direct_fd d, std::uint16_t group, int flags =
 inline submit_entry recv_select(direct_fd d, std::uint32_t len, std::uint16_t group, int flags = 0) noexcept {
     return detail::on_slot(recv_select(detail::slot(d), len, group, flags));
 }
-//! A send of the bytes a lease holds (a provided or registered buffer). The lease must stay
-//! alive until the send's completion — or, for a send that skips its success in a chain, until
-//! a later member's completion: dropping it recycles the buffer the kernel is still reading.
+namespace detail {
+template <class Lease>
+concept spans_segments = requires(const Lease& l) {
+    { l.segment_count() } -> std::convertible_to<std::size_t>;
+    { l.as_msghdr() } -> std::convertible_to<const msghdr*>;
+};
+} // namespace detail
+
+//! A send of the bytes a lease holds (a provided or registered buffer; a bundle lease of
+//! several buffers goes out as one sendmsg over its segments). The lease must stay alive until
+//! the send's completion — or, for a send that skips its success in a chain, until a later
+//! member's completion: dropping it recycles the buffer the kernel is still reading.
 template <class Lease>
     requires requires(const Lease& l) {
         { l.data() } -> std::convertible_to<std::span<std::byte>>;
     }
 submit_entry send(int fd, const Lease& l, int flags = 0) noexcept {
+    if constexpr (detail::spans_segments<Lease>) {
+        if (l.segment_count() > 1) return sys::sendmsg(fd, l.as_msghdr(), flags);
+    }
     const std::span<std::byte> d = l.data();
     return sys::sendto(fd, d.data(), d.size(), flags, nullptr, 0);
 }
@@ -213,6 +225,9 @@ template <class Lease>
         { l.data() } -> std::convertible_to<std::span<std::byte>>;
     }
 submit_entry send(direct_fd fd, const Lease& l, int flags = 0) noexcept {
+    if constexpr (detail::spans_segments<Lease>) {
+        if (l.segment_count() > 1) return detail::on_slot(sys::sendmsg(detail::slot(fd), l.as_msghdr(), flags));
+    }
     const std::span<std::byte> d = l.data();
     return send(fd, d.data(), d.size(), flags);
 }
@@ -229,6 +244,9 @@ inline submit_entry linked(submit_entry e) noexcept { return with(e, entry_flags
 //! none either, and a later member's completion says this one succeeded.
 inline submit_entry skip_success(submit_entry e) noexcept { return with(e, entry_flags::skip_success); }
 inline submit_entry hardlinked(submit_entry e) noexcept { return with(e, entry_flags::hardlink); }
+//! A recv_select / recv_multishot whose completions may each fill several provided buffers
+//! (see entry_flags::bundle): fewer completions for a stream that arrives faster than it is read.
+inline submit_entry bundled(submit_entry e) noexcept { return with(e, entry_flags::bundle); }
 inline submit_entry tagged(submit_entry e, std::uint64_t corr_id) noexcept {
     e.corr_id = corr_id;
     return e;

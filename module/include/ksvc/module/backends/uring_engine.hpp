@@ -85,6 +85,7 @@ inline constexpr unsigned notif_usage_zc_copied = 1u << 31;     // IORING_NOTIF_
 inline constexpr unsigned send_zc_report_usage = 1u << 3;       // IORING_SEND_ZC_REPORT_USAGE (6.2)
 inline constexpr unsigned splice_f_fd_in_fixed = 1u << 31;      // SPLICE_F_FD_IN_FIXED
 inline constexpr unsigned splice_f_all = 0x0f;                  // the flags splice(2) accepts
+inline constexpr unsigned recvsend_bundle = 1u << 4;            // IORING_RECVSEND_BUNDLE (6.10), in ioprio
 
 //! Scratch the kernel reads until completion (msghdrs, timespecs) and what a syscall's result
 //! is post-processed with. Kept apart from the slot, in a table of its own that is touched only
@@ -145,6 +146,7 @@ struct translate_env {
     bool zc_local_peers = false;
     std::uint32_t zc_threshold = 8192;
     bool zc_report_usage = false;
+    bool recv_bundle = false;   //!< IORING_FEAT_RECVSEND_BUNDLE (6.10)
 };
 
 inline void prep(io_uring_sqe& s, opcode op, int fd, std::uint64_t addr, std::uint32_t len, std::uint64_t off) noexcept {
@@ -203,6 +205,7 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         prep(s, opcode::recv, fd0, 0, static_cast<std::uint32_t>(max), 0);
         s.msg_flags = static_cast<std::uint32_t>(a[1]);
         if (!single) s.ioprio |= IORING_RECV_MULTISHOT;
+        if ((e.flags & entry_flags::bundle) && env.recv_bundle) s.ioprio |= recvsend_bundle;
         return {};
     }
     case operation::recv_select:
@@ -211,6 +214,8 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         prep(s, e.number() == static_cast<std::uint32_t>(operation::recv_select) ? opcode::recv : opcode::send, fd0, 0,
              static_cast<std::uint32_t>(a[1]), 0);
         s.msg_flags = static_cast<std::uint32_t>(a[2]);
+        if ((e.flags & entry_flags::bundle) && env.recv_bundle && e.number() == static_cast<std::uint32_t>(operation::recv_select))
+            s.ioprio |= recvsend_bundle;
         return {};
     case operation::read_fixed:
     case operation::write_fixed:
@@ -516,6 +521,9 @@ inline translation translate_syscall(const submit_entry& e, opcode op, io_uring_
 inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& s, uring_slot& sl,
                              const translate_env& env) noexcept {
     const bool op = e.number() >= operation_base;
+    if ((e.flags & entry_flags::bundle) && e.number() != static_cast<std::uint32_t>(operation::recv_select) &&
+        e.number() != static_cast<std::uint32_t>(operation::recv_multishot)) [[unlikely]]
+        return {outcome::immediate, -EINVAL}; // a bundle is a recv's, into provided buffers
     sl.post = sl.posts_notif = false; // set by the translations that need them
     translation t = op ? translate_operation(e, r.emulated, s, sl, env) : translate_syscall(e, r.op, s, sl, env);
     if (t.kind != outcome::queued) return t;

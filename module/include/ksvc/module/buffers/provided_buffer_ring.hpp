@@ -22,6 +22,8 @@
 //! instance destroys after its backend. Leases must be dropped before the provider is destroyed.
 //! take() and lease drops happen on one consumer thread at a time.
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,8 +48,49 @@ namespace ksvc {
 
 class provided_buffer_ring {
 public:
+    //! The bytes one completion received: one buffer, or for a bundle (entry_flags::bundle)
+    //! several, the named one and those after it in ring order.
     class lease {
     public:
+        //! The segments of a lease in order: one span per buffer.
+        class segment_iterator {
+        public:
+            using value_type = std::span<std::byte>;
+            using difference_type = std::ptrdiff_t;
+            segment_iterator() noexcept = default;
+            value_type operator*() const noexcept {
+                return {pool_->buffer(id_) + off_, std::min<std::size_t>(left_, pool_->size_ - off_)};
+            }
+            segment_iterator& operator++() noexcept {
+                left_ -= std::min<std::size_t>(left_, pool_->size_ - off_);
+                id_ = pool_->state_[id_].next;
+                off_ = 0;
+                return *this;
+            }
+            segment_iterator operator++(int) noexcept {
+                segment_iterator t = *this;
+                ++*this;
+                return t;
+            }
+            friend bool operator==(const segment_iterator& a, const segment_iterator& b) noexcept {
+                return a.left_ == b.left_;
+            }
+
+        private:
+            friend class lease;
+            segment_iterator(const provided_buffer_ring* p, std::uint16_t id, std::uint32_t off, std::size_t left) noexcept
+                : pool_(p), id_(id), off_(off), left_(left) {}
+            const provided_buffer_ring* pool_ = nullptr;
+            std::uint16_t id_ = 0;
+            std::uint32_t off_ = 0;
+            std::size_t left_ = 0;
+        };
+        struct segment_range {
+            segment_iterator b, e;
+            [[nodiscard]] segment_iterator begin() const noexcept { return b; }
+            [[nodiscard]] segment_iterator end() const noexcept { return e; }
+        };
+
         lease() noexcept = default;
         lease(lease&& o) noexcept
             : pool_(std::exchange(o.pool_, nullptr)), id_(o.id_), offset_(o.offset_), len_(o.len_) {}
@@ -65,15 +108,32 @@ public:
         lease& operator=(const lease&) = delete;
         ~lease() { reset(); }
 
-        //! The bytes the completion received.
+        //! The bytes in the first buffer: all of them unless segment_count() > 1 (a bundle).
         [[nodiscard]] std::span<std::byte> data() const noexcept {
-            return pool_ ? std::span<std::byte>(pool_->buffer(id_) + offset_, len_) : std::span<std::byte>{};
+            return pool_ ? std::span<std::byte>(pool_->buffer(id_) + offset_, std::min<std::size_t>(len_, pool_->size_ - offset_))
+                         : std::span<std::byte>{};
         }
+        //! Every byte received, over all segments.
+        [[nodiscard]] std::size_t size() const noexcept { return pool_ ? len_ : 0; }
+        //! Buffers the bytes span: 1, or more for a bundle.
+        [[nodiscard]] std::size_t segment_count() const noexcept {
+            if (!pool_) return 0;
+            const std::size_t first = pool_->size_ - offset_;
+            return len_ <= first ? 1 : 1 + (len_ - first + pool_->size_ - 1) / pool_->size_;
+        }
+        [[nodiscard]] segment_range segments() const noexcept {
+            if (!pool_) return {};
+            return {{pool_, id_, offset_, len_}, {pool_, id_, 0, 0}};
+        }
+        //! A msghdr over the segments, for a sendmsg of every byte (op::send(fd, lease) uses it
+        //! for a bundle); it lives in the pool and stays valid while the lease does.
+        [[nodiscard]] const msghdr* as_msghdr() const noexcept { return pool_ ? pool_->bundle_msghdr(*this) : nullptr; }
+        //! The first buffer's id (the one the completion names).
         [[nodiscard]] std::size_t id() const noexcept { return id_; }
         explicit operator bool() const noexcept { return pool_ != nullptr; }
-        //! Gives the buffer back (to the ring once the kernel is done with it too).
+        //! Gives the buffers back (to the ring once the kernel is done with them too).
         void reset() noexcept {
-            if (pool_) std::exchange(pool_, nullptr)->drop(id_);
+            if (pool_) std::exchange(pool_, nullptr)->release(*this);
         }
 
     private:
@@ -107,6 +167,8 @@ public:
         ring_ = static_cast<io_uring_buf_ring*>(r);
         storage_ = static_cast<std::byte*>(b);
         state_.resize(count);
+        shadow_.resize(count);
+        pos_of_.resize(count);
         io_uring_buf_ring_init(ring_);
         for (std::size_t i = 0; i < count; ++i) post(static_cast<std::uint16_t>(i), static_cast<int>(i));
         io_uring_buf_ring_advance(ring_, static_cast<int>(count));
@@ -121,21 +183,43 @@ public:
     //! Nothing: the kernel picks the buffer (take() the completion instead).
     lease acquire(std::size_t) noexcept { return {}; }
 
-    //! The lease of the buffer completion `c` filled; empty when `c` names no buffer of this
+    //! The lease of the buffer(s) completion `c` filled; empty when `c` names no buffer of this
     //! ring (no completion_flags::buffer, another group's id, or taken already).
     lease take(const completion_entry& c) noexcept {
         if (!(c.flags & completion_flags::buffer)) return {};
         const std::size_t id = c.aux & 0xffffu;
         if (id >= count_) return {};
         buffer_state& st = state_[id];
-        const bool more = c.flags & completion_flags::buffer_more; // the kernel keeps filling it
+        const bool more = c.flags & completion_flags::buffer_more; // the kernel keeps filling the last one
         if (st.kernel_done) return {};                             // a completion taken twice
         const auto len = static_cast<std::uint32_t>(c.result > 0 ? c.result : 0);
         const std::uint32_t off = st.consumed;
-        if (len > size_ - off) return {};
-        st.consumed = more ? off + len : 0;
-        st.kernel_done = !more;
-        ++st.leases;
+        std::uint32_t left = len, at = off;
+        std::uint16_t cur = static_cast<std::uint16_t>(id);
+        if (len > size_ - off) { // a bundle: the buffers after it in ring order, all unused yet
+            if (legacy() || (len - (size_ - off) + size_ - 1) / size_ + 1 > count_) return {};
+            std::uint16_t next = cur;
+            for (std::size_t rest = len - (size_ - off); rest > 0; rest -= std::min<std::size_t>(rest, size_)) {
+                next = shadow_[(pos_of_[next] + 1) & (count_ - 1)];
+                if (state_[next].kernel_done || state_[next].consumed) return {};
+            }
+        }
+        for (;;) { // every buffer but the last was filled to its end
+            buffer_state& b = state_[cur];
+            const std::uint32_t seg = std::min<std::uint32_t>(left, static_cast<std::uint32_t>(size_) - at);
+            left -= seg;
+            ++b.leases;
+            if (left == 0) {
+                b.consumed = more ? at + seg : 0;
+                b.kernel_done = !more;
+                break;
+            }
+            b.consumed = 0;
+            b.kernel_done = true;
+            b.next = shadow_[(pos_of_[cur] + 1) & (count_ - 1)];
+            cur = b.next;
+            at = 0;
+        }
         ++in_use_;
         return {this, static_cast<std::uint16_t>(id), off, len};
     }
@@ -161,18 +245,48 @@ private:
     struct buffer_state {
         std::uint32_t consumed = 0; // incremental: bytes the kernel filled so far
         std::uint32_t leases = 0;
+        std::uint16_t next = 0;     // in a bundle lease: the buffer after this one
         bool kernel_done = false;   // handed out whole, or the last part of it
+    };
+    struct bundle_io { // a bundle lease's msghdr, keyed by its first buffer (unique while held)
+        msghdr msg{};
+        std::vector<iovec> iov;
     };
 
     static std::size_t round_to_page(std::size_t n) noexcept { return (n + 4095) & ~std::size_t{4095}; }
     std::byte* buffer(std::size_t id) const noexcept { return storage_ + id * size_; }
     void post(std::uint16_t id, int offset) noexcept {
-        io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(size_), id, io_uring_buf_ring_mask(static_cast<unsigned>(count_)),
-                              offset);
+        const unsigned mask = io_uring_buf_ring_mask(static_cast<unsigned>(count_));
+        io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(size_), id, mask, offset);
+        // Where it went: a bundle takes the buffers after its first one in this order.
+        const auto pos = static_cast<std::uint16_t>((ring_->tail + static_cast<unsigned>(offset)) & mask);
+        shadow_[pos] = id;
+        pos_of_[id] = pos;
+    }
+    void release(const lease& l) noexcept {
+        --in_use_;
+        std::uint16_t id = l.id_;
+        std::size_t left = l.len_, at = l.offset_;
+        do { // read `next` before drop(): a recycled buffer's link is stale
+            const std::uint16_t next = state_[id].next;
+            left -= std::min<std::size_t>(left, size_ - at);
+            drop(id);
+            id = next;
+            at = 0;
+        } while (left > 0);
+    }
+    const msghdr* bundle_msghdr(const lease& l) noexcept {
+        if (bundle_io_.empty()) bundle_io_.resize(count_); // first use: bundles are opt-in
+        bundle_io& b = bundle_io_[l.id_];
+        b.iov.clear(); // keeps its capacity: no allocation once warmed up
+        for (std::span<std::byte> seg : l.segments()) b.iov.push_back({seg.data(), seg.size()});
+        b.msg = {};
+        b.msg.msg_iov = b.iov.data();
+        b.msg.msg_iovlen = b.iov.size();
+        return &b.msg;
     }
     void drop(std::uint16_t id) noexcept {
         buffer_state& st = state_[id];
-        --in_use_;
         if (--st.leases == 0 && st.kernel_done) {
             st.kernel_done = false;
             ++recycled_;
@@ -258,6 +372,9 @@ private:
     io_uring_buf_ring* ring_ = nullptr;
     std::byte* storage_ = nullptr;
     std::vector<buffer_state> state_;
+    std::vector<std::uint16_t> shadow_; // ring position -> the buffer last posted there
+    std::vector<std::uint16_t> pos_of_; // buffer -> its ring position
+    std::vector<bundle_io> bundle_io_;
     std::size_t in_use_ = 0;
     std::uint64_t recycled_ = 0;
     std::atomic<bool> registered_{false};
