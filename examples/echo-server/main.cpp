@@ -373,7 +373,7 @@ private:
     const config& cfg_;
     int listen_fd_, signal_fd_;
     bool direct_;
-    std::deque<conn> conns_; // a lease is move-only: a deque never relocates
+    std::vector<conn> conns_; // grows by moving: leases move, nothing holds a conn& across accept
     std::vector<std::size_t> free_, starved_;
     std::deque<ksvc::submit_entry> pending_;
     std::size_t open_ = 0;

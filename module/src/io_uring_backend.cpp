@@ -461,8 +461,10 @@ void uring_engine::attach_to_this_thread() noexcept {
         want_resources_ = false;
         for (auto& res : resources_) {
             if (res.result != 1) continue;
-            res.result = res.r.attach(res.r.self, ring_, resource_context{caps_.version, caps_.has(opcode::provide_buffers)});
-            if (res.result == 0 && res.r.replenish) replenishing_ = true;
+            resource_context ctx{caps_.version, caps_.has(opcode::provide_buffers)};
+            res.result = res.r.attach(res.r.self, ring_, ctx);
+            res.replenish = res.result == 0 && res.r.replenish && ctx.wants_replenish;
+            replenishing_ = replenishing_ || res.replenish;
             if (res.result < 0) {
                 const std::string line = std::string(res.r.name) + ": registration failed (" + std::strerror(-res.result) + ")";
                 features_.notes += (features_.notes.empty() ? "" : "\n") + line;
@@ -482,7 +484,7 @@ void uring_engine::attach_to_this_thread() noexcept {
 
 void uring_engine::replenish() noexcept {
     for (auto& res : resources_)
-        if (res.result == 0 && res.r.replenish) internal_ += res.r.replenish(res.r.self, ring_);
+        if (res.replenish) internal_ += res.r.replenish(res.r.self, ring_);
 }
 
 void uring_engine::note_resource_error(int res) noexcept {

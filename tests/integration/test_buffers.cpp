@@ -328,7 +328,10 @@ BOOST_DATA_TEST_CASE(bundle_on_another_entry_is_einval, bdata::make(modes), mode
 BOOST_AUTO_TEST_CASE(a_refused_resource_sqe_is_noted_once) {
     struct bad_provider {
         int attempts = 0;
-        static int attach(void*, io_uring&, const resource_context&) noexcept { return 0; }
+        static int attach(void*, io_uring&, resource_context& ctx) noexcept {
+            ctx.wants_replenish = true;
+            return 0;
+        }
         static unsigned replenish(void* self, io_uring& ring) noexcept {
             auto* p = static_cast<bad_provider*>(self);
             if (p->attempts == 2) return 0;

@@ -54,16 +54,18 @@ struct effective_features {
 //! A resource the kernel takes through SQEs rather than registration (legacy provided buffers
 //! before 5.19) has `replenish`: the engine calls it on the driving thread before it places
 //! new entries and before each enter, and it queues SQEs tagged detail::resource_tag (the
-//! count it returns; it may queue fewer than it wants when the SQ is full and is called again).
+//! count it returns; it may queue fewer than it wants when the SQ is full and is called again)
+//! — if its attach asked for it (resource_context::wants_replenish).
 //! A failed one is noted in features().notes and logged once.
 struct resource_context {
     kernel_version kernel{};        //!< the snapshot's kernel (a resource acts as that kernel would)
     bool provide_buffers = false;   //!< IORING_OP_PROVIDE_BUFFERS (5.7)
+    bool wants_replenish = false;   //!< set by attach: call `replenish` (else never: it costs a call per entry)
 };
 struct ring_resource {
     const char* name = "";
     void* self = nullptr;
-    int (*attach)(void* self, io_uring& ring, const resource_context& ctx) noexcept = nullptr;
+    int (*attach)(void* self, io_uring& ring, resource_context& ctx) noexcept = nullptr;
     void (*detach)(void* self, io_uring& ring) noexcept = nullptr;
     unsigned (*replenish)(void* self, io_uring& ring) noexcept = nullptr;
 };
@@ -843,6 +845,7 @@ private:
     struct registered_resource {
         ring_resource r;
         int result = 1; // 1: not attached yet
+        bool replenish = false;
     };
     std::vector<registered_resource> resources_;
     // The in-flight table: `capacity_` slots reserved (mapped, untouched), the first

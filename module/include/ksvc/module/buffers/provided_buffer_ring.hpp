@@ -302,7 +302,7 @@ private:
     }
 
     // Before 5.19: every buffer is provided by SQE, first all of them, then each one dropped.
-    int attach_legacy(const resource_context& ctx) noexcept {
+    int attach_legacy(resource_context& ctx) noexcept {
         if (!ctx.provide_buffers) return -EOPNOTSUPP; // before 5.7: no provided buffers at all
         std::lock_guard g(pending_mu_);
         pending_.reserve(count_);
@@ -310,6 +310,7 @@ private:
         has_pending_.store(true, std::memory_order_release);
         legacy_.store(true, std::memory_order_release);
         registered_.store(true, std::memory_order_release);
+        ctx.wants_replenish = true;
         return 0;
     }
     static unsigned replenish(void* self, io_uring& ring) noexcept {
@@ -336,7 +337,7 @@ private:
         return queued;
     }
 
-    static int attach(void* self, io_uring& ring, const resource_context& ctx) noexcept {
+    static int attach(void* self, io_uring& ring, resource_context& ctx) noexcept {
         auto* p = static_cast<provided_buffer_ring*>(self);
         // A snapshot of an older kernel gets what that kernel would give.
         if (ctx.kernel < kernel_version{5, 19}) return p->attach_legacy(ctx);

@@ -104,7 +104,7 @@ public:
     ring_resource resource() noexcept { return {"registered_buffers", this, &attach, &detach}; }
 
 private:
-    static int attach(void* self, io_uring& ring, const resource_context&) noexcept {
+    static int attach(void* self, io_uring& ring, resource_context&) noexcept {
         auto* p = static_cast<registered_buffers*>(self);
         const int r = io_uring_register_buffers(&ring, p->iovecs_.data(), static_cast<unsigned>(p->iovecs_.size()));
         if (r == 0) p->registered_.store(true, std::memory_order_release);
