@@ -724,11 +724,19 @@ std::size_t uring_engine::cancel_all() noexcept {
 // Submits what is queued (and waits for `wait_nr` completions). EINTR, EAGAIN and EBUSY are
 // transient: the caller reaps and comes back. Any other error is persistent for the entries
 // in the SQ: they are failed with it (completions that say why) and it is reported.
-int uring_engine::enter_submit(unsigned wait_nr) noexcept {
+int uring_engine::enter_submit(unsigned wait_nr, bool get_events) noexcept {
     // Used on its own (not through a dispatcher), the first thread to submit drives the ring.
     if (disabled_ || want_ring_fd_ || want_iowq_ || want_resources_ || want_files_) attach_to_this_thread();
-    const int r = wait_nr ? io_uring_submit_and_wait(&ring_, wait_nr) : io_uring_submit(&ring_);
+    const int r = wait_nr      ? io_uring_submit_and_wait(&ring_, wait_nr)
+                  : get_events ? io_uring_submit_and_get_events(&ring_)
+                               : io_uring_submit(&ring_);
     if (r >= 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return r < 0 ? r : 0;
+    return enter_failed(r);
+}
+
+// A persistent error from io_uring_enter: logged once per kind; the SQEs the kernel did not
+// take complete with it.
+int uring_engine::enter_failed(int r) noexcept {
     if (last_enter_error_ != r && request_->opts.log)
         request_->opts.log(std::string("io_uring_enter failed: ") + std::strerror(-r) +
                            "; the entries it carried complete with that error");
@@ -786,13 +794,16 @@ int uring_engine::wait_on(int fd, const std::uint32_t* word, int timeout_ms) noe
         ++internal_;
     }
     if (timeout_ms < 0) return enter_submit(1);
-    // Submit first: liburing 2.3's submit_and_wait_timeout reports the submitted count, not
-    // -ETIME, when one enter both submits and times out.
-    if (const int r = enter_submit(0); r < 0) return r;
+    // One enter submits and waits, as for an unbounded sleep: two (submit, then wait) doubled
+    // the syscalls of a busy server's loop. liburing 2.3 reports the submitted count rather
+    // than -ETIME when that enter times out: an empty CQ afterwards says it did.
+    if (disabled_ || want_ring_fd_ || want_iowq_ || want_resources_ || want_files_) attach_to_this_thread();
     __kernel_timespec ts{timeout_ms / 1000, static_cast<long long>(timeout_ms % 1000) * 1000000};
     io_uring_cqe* cqe = nullptr;
-    const int r = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
-    return r < 0 ? r : 0;
+    const int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    if (r >= 0) return io_uring_cq_ready(&ring_) > 0 ? 0 : -ETIME; // it returned with nothing: timed out
+    if (r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return r;
+    return enter_failed(r);
 }
 
 // ---- blocking calls --------------------------------------------------------------------------

@@ -333,11 +333,20 @@ public:
         if (drained() || !enter_loop_thread()) return 0;
         in_loop_.store(true, std::memory_order_relaxed);
         const std::uint64_t delivered_before = delivered();
-        std::size_t progress = drain_completions();
+        // About to sleep if nothing is posted: that sleep's enter runs the deferred task work,
+        // so this drain does not enter the kernel for it (a raw loop's one enter per turn).
+        std::size_t progress = drain_completions(!may_block);
         if (!stopping_.load(std::memory_order_acquire)) progress += intake();
         if (may_block && delivered() == delivered_before && !stop_requested_.load(std::memory_order_acquire)) {
             sleep(timeout_ms); // flushes the backend on every path
             progress += drain_completions();
+        } else if constexpr (requires { p_.backend.flush_and_run(); }) {
+            if (may_block) { // an event loop's turn: one enter submits and runs the task work
+                p_.backend.flush_and_run();
+                progress += drain_completions(false);
+            } else {
+                p_.backend.flush();
+            }
         } else {
             p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         }
@@ -511,12 +520,16 @@ private:
     // Every completion that is ready, however full the sink: waiting callers must get theirs.
     // Held completions are bounded by the work in flight (intake stops while any are held),
     // except a multishot stream's, which keep coming while its consumer does not poll.
-    std::size_t drain_completions() noexcept {
+    std::size_t drain_completions(bool run_task_work = true) noexcept {
         release_held();
         std::size_t total = 0;
         const std::span<completion_entry> buf(scratch_.data(), scratch_.size());
         for (;;) {
-            const std::size_t n = p_.backend.reap(buf);
+            std::size_t n;
+            if constexpr (requires { p_.backend.reap_posted(buf); })
+                n = run_task_work ? p_.backend.reap(buf) : p_.backend.reap_posted(buf);
+            else
+                n = p_.backend.reap(buf);
             for (std::size_t i = 0; i < n; ++i) deliver(buf[i]);
             const std::size_t m = p_.workers.reap(buf);
             for (std::size_t i = 0; i < m; ++i) deliver(buf[i]);

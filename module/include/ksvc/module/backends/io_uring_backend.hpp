@@ -229,7 +229,12 @@ public:
         return engine_.submit_chain(chain, routes);
     }
     int flush() noexcept { return engine_.flush(); }
+    //! flush() that also runs deferred task work (DEFER_TASKRUN) in the same enter.
+    int flush_and_run() noexcept { return engine_.flush_and_run(); }
     std::size_t reap(std::span<completion_entry> out) noexcept { return engine_.reap(out); }
+    //! reap() without entering the kernel for deferred task work: for a loop about to sleep
+    //! in wait(), whose enter runs it.
+    std::size_t reap_posted(std::span<completion_entry> out) noexcept { return engine_.reap(out, false); }
     std::error_code cancel(std::uint64_t corr_id) noexcept { return engine_.cancel(corr_id); }
     std::size_t cancel_all() noexcept { return engine_.cancel_all(); }
     int wait(int fd, int timeout_ms = -1) noexcept { return engine_.wait(fd, timeout_ms); }

@@ -645,8 +645,20 @@ public:
         if (io_uring_sq_ready(&ring_) == 0) return 0;
         return enter_submit(0);
     }
+    //! flush(), and with DEFER_TASKRUN run the deferred task work in the same enter: what it
+    //! posts is reapable now, as a raw loop's submit_and_wait gets it once per turn.
+    int flush_and_run() noexcept {
+        if (!defer_taskrun_ || busy_ + internal_ == 0) return flush();
+        if (forked()) return -ECHILD;
+        if (replenishing_) [[unlikely]]
+            replenish();
+        return enter_submit(0, true);
+    }
 
-    [[gnu::always_inline]] std::size_t reap(std::span<completion_entry> out) noexcept {
+    //! The completions posted so far. `run_task_work`: with DEFER_TASKRUN and nothing posted,
+    //! enter the kernel to run the deferred work first; false when the caller is about to
+    //! sleep in an enter that runs it anyway (one syscall per loop turn, not two).
+    [[gnu::always_inline]] std::size_t reap(std::span<completion_entry> out, bool run_task_work = true) noexcept {
         std::size_t n = 0;
         if (!ready_.empty()) [[unlikely]] { // in the order they were decided
             n = std::min(out.size(), ready_.size());
@@ -661,7 +673,7 @@ public:
             if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) [[unlikely]] {
                 ++overflow_flushes_;
                 io_uring_get_events(&ring_);
-            } else if (defer_taskrun_ && busy_ + internal_ > 0) {
+            } else if (run_task_work && defer_taskrun_ && busy_ + internal_ > 0) {
                 io_uring_get_events(&ring_);
             }
         }
@@ -825,7 +837,8 @@ private:
     void replenish() noexcept;
     void note_resource_error(int res) noexcept;
     bool queue_cancel(std::uint64_t user_data) noexcept;
-    int enter_submit(unsigned wait_nr) noexcept;
+    int enter_submit(unsigned wait_nr, bool get_events = false) noexcept;
+    int enter_failed(int r) noexcept;
     void fail_unsubmitted(int err) noexcept;
 
     io_uring ring_{};
