@@ -216,8 +216,7 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         prep(s, e.number() == static_cast<std::uint32_t>(operation::recv_select) ? opcode::recv : opcode::send, fd0, 0,
              static_cast<std::uint32_t>(a[1]), 0);
         s.msg_flags = static_cast<std::uint32_t>(a[2]);
-        if ((e.flags & entry_flags::bundle) && env.recv_bundle && e.number() == static_cast<std::uint32_t>(operation::recv_select))
-            s.ioprio |= recvsend_bundle;
+        if ((e.flags & entry_flags::bundle) && env.recv_bundle) s.ioprio |= recvsend_bundle; // recv_select's only: translate() refuses others
         return {};
     case operation::read_fixed:
     case operation::write_fixed:
