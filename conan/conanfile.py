@@ -96,23 +96,26 @@ class KsvcConan(ConanFile):
 
     def validate(self):
         if self.settings.os != "Linux":
-            raise ConanInvalidConfiguration(f"{self.ref} supports Linux only (it drives io_uring and Linux system calls)")
+            raise ConanInvalidConfiguration(
+                f"{self.ref} supports Linux only (it drives io_uring and Linux system calls)")
         check_min_cppstd(self, self._min_cppstd)
         minimum_version = self._compilers_minimum_version.get(str(self.settings.compiler), False)
         if minimum_version and Version(self.settings.compiler.version) < minimum_version:
             raise ConanInvalidConfiguration(
-                f"{self.ref} requires C++{self._min_cppstd}, which {self.settings.compiler} "
-                f"{self.settings.compiler.version} does not support well enough (needs {minimum_version}+)")
+                f"{self.ref} needs {self.settings.compiler} {minimum_version} or newer for its C++"
+                f"{self._min_cppstd}; this is {self.settings.compiler.version}")
 
     def generate(self):
         if self.options.header_only:
             return  # nothing is configured: package() copies the headers
         tc = CMakeToolchain(self)
-        # The project defaults these to ON when it is the top-level project, which it is here.
+        # Tests, examples and -Werror default to ON when ksvc is the top-level project, as here;
+        # benchmarks would need Google Benchmark.
         tc.cache_variables["KSVC_BUILD_TESTS"] = False
         tc.cache_variables["KSVC_BUILD_EXAMPLES"] = False
         tc.cache_variables["KSVC_BUILD_BENCHMARKS"] = False
-        tc.cache_variables["KSVC_DEV_WERROR"] = False  # a newer compiler's new warning must not break a consumer's build
+        # A newer compiler's new warning must not break a consumer's build.
+        tc.cache_variables["KSVC_DEV_WERROR"] = False
         tc.generate()
         CMakeDeps(self).generate()
 
