@@ -112,11 +112,15 @@ BENCHMARK(BM_submit_ring_contended)->Threads(1)->Threads(2)->UseRealTime();
 
 // Inline dispatch of NOP-class batches, for the plain ring (default_instance's) and each ring
 // feature preset.
-template <class Backend>
+// Counters are published (the default) unless `Counters` is false: BM_nop_inline_counters_off
+// is the same loop without them (nop_batch32_counters_vs_off: what counting costs).
+template <class Backend, bool Counters = true>
 void BM_nop_inline_preset(benchmark::State& state) {
     const auto batch = static_cast<std::size_t>(state.range(0));
-    ksvc::instance<ksvc::probe_router, Backend, ksvc::fixed_pool, ksvc::eventfd_notifier, ksvc::heap_buffers> inst(
-        opts(ksvc::dispatch_mode::inline_mode));
+    ksvc::instance_options o = opts(ksvc::dispatch_mode::inline_mode);
+    o.publish_counters = Counters;
+    ksvc::instance<ksvc::probe_router, Backend, ksvc::fixed_pool, ksvc::eventfd_notifier, ksvc::heap_buffers> inst(o);
+    if (Counters && !inst.counters()) state.SkipWithError(("counters not published: " + inst.counters_file().error()).c_str());
     null_fd nf;
     char byte = 'x';
     ksvc::submit_entry e = ksvc::sys::write(nf.fd, &byte, 1);
@@ -140,6 +144,7 @@ void BM_nop_inline_preset(benchmark::State& state) {
 }
 using coop_ring = ksvc::io_uring_backend<ksvc::coop_taskrun, ksvc::taskrun_flag>;
 BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring>)->Name("BM_nop_inline")->Arg(1)->Arg(8)->Arg(32)->Arg(128);
+BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring, false>)->Name("BM_nop_inline_counters_off")->Arg(32);
 BENCHMARK(BM_nop_inline_preset<ksvc::sqpoll_io_uring>)->Name("BM_nop_inline_sqpoll")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<coop_ring>)->Name("BM_nop_inline_coop")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<ksvc::owner_thread_io_uring>)->Name("BM_nop_inline_owner")->Arg(1)->Arg(32);

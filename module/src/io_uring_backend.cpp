@@ -411,6 +411,7 @@ uring_engine::~uring_engine() {
 
 void uring_engine::attach_to_this_thread() noexcept {
     if (!ring_open_ || forked()) return;
+    attached_.store(true, std::memory_order_release);
     if (disabled_) {
         if (const int r = enable_rings(ring_.ring_fd); r < 0) {
             last_enter_error_ = r;

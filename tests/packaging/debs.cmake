@@ -83,6 +83,7 @@ endforeach()
 set(missing "")
 foreach(f usr/include/ksvc/module/presets.hpp usr/include/ksvc/core/core.hpp usr/bin/ksvc-probe
           usr/share/man/man1/ksvc-probe.1.gz usr/bin/ksvc-cp usr/share/man/man1/ksvc-cp.1.gz
+          usr/bin/ksvc-top usr/share/man/man1/ksvc-top.1.gz
           usr/share/doc/libksvc-dev/copyright
           usr/share/doc/ksvc-tools/changelog.Debian.gz)
   if(NOT EXISTS "${root}/${f}")

@@ -27,6 +27,7 @@
 //! the loop, as do all calls in inline mode.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,7 @@
 #include <sched.h>
 
 #include <ksvc/core/concepts.hpp>
+#include <ksvc/core/counters.hpp>
 #include <ksvc/core/entry.hpp>
 #include <ksvc/core/operations.hpp>
 #include <ksvc/core/syscalls.hpp>
@@ -117,6 +119,11 @@ public:
     dispatcher& operator=(const dispatcher&) = delete;
 
     [[nodiscard]] dispatch_mode mode() const noexcept { return opts_.mode; }
+
+    //! Where the loop and the blocking facade count their work (ksvc/core/counters.hpp);
+    //! nullptr: nothing is counted. Set before start(); the block must outlive the dispatcher.
+    void attach_counters(counters_block* b) noexcept { counters_ = b; }
+    [[nodiscard]] counters_block* counters() const noexcept { return counters_; }
 
     // ---- producer protocol ----------------------------------------------------------------
 
@@ -234,13 +241,19 @@ private:
         if (r.tier == tier::shared_page) {
             std::int64_t v = 0;
             if (p_.page.answer(e, v)) {
-                count_caller(tier::shared_page);
+                count_caller(tier::shared_page, e.nr);
                 out = make_completion(e, v);
+                caller_done(tier::shared_page, out);
                 return true;
             }
             if (!r.worker_safe) { // e.g. this thread's CPU clock: only this thread can read it
-                out = hooks_.run_here ? hooks_.run_here(e) : make_framework_completion(e, errc::refused);
-                if (hooks_.run_here) count_caller(tier::worker_pool);
+                if (!hooks_.run_here) {
+                    out = make_framework_completion(e, errc::refused);
+                    return true;
+                }
+                count_caller(tier::worker_pool, e.nr);
+                out = hooks_.run_here(e);
+                caller_done(tier::worker_pool, out);
                 return true;
             }
         }
@@ -261,11 +274,14 @@ private:
         if (r.tier == tier::io_uring && !bound) {
             if (ring_only || backend_owner_bound()) return false;
             if constexpr (requires(B& b, completion_entry& c) { b.call_here(e, r, timeout_ms, c); }) {
+                count_caller_start(tier::io_uring, e.nr);
                 if (p_.backend.call_here(e, r, timeout_ms, out)) {
-                    count_caller(tier::io_uring);
+                    count_caller(tier::io_uring, e.nr);
+                    caller_done(tier::io_uring, out);
                     if (out.result >= 0) p_.page.observe(e.nr);
                     return true;
                 }
+                count_caller_abandoned(tier::io_uring, e.nr); // goes through the loop instead
             }
             if (!r.worker_safe || ring_only) return false;
         } else if (ring_only) {
@@ -276,8 +292,9 @@ private:
             out = make_framework_completion(e, errc::shut_down);
             return true;
         }
-        count_caller(tier::worker_pool);
+        count_caller(tier::worker_pool, e.nr);
         out = hooks_.run_here(e);
+        caller_done(tier::worker_pool, out);
         if (out.result >= 0) p_.page.observe(e.nr);
         return true;
     }
@@ -351,6 +368,7 @@ public:
             p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         }
         p_.sink.flush_and_notify();
+        refresh_gauges();
         in_loop_.store(false, std::memory_order_relaxed);
         // Inline: a stop() from another thread only asked; the owner drains here.
         if (inline_mode() && stop_requested_.load(std::memory_order_acquire)) drain_for_shutdown();
@@ -462,11 +480,75 @@ private:
         return syscalls::is_known(nr) ? errc::refused : errc::unknown_syscall;
     }
 
-    void count_loop(tier t) noexcept { // single writer: the loop thread
-        auto& c = loop_tier_[static_cast<std::size_t>(t)];
-        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // An entry placed in tier `t` by the loop. Single writer (the loop thread): plain stores.
+    void count_loop(tier t, std::uint32_t nr) noexcept {
+        const auto ti = static_cast<std::size_t>(t);
+        detail::bump(loop_tier_[ti]);
+        if (counters_) {
+            detail::bump(counters_->loop.tier_calls[ti]);
+            detail::bump(counters_->loop.calls[counter_index(nr)]);
+        }
     }
-    void count_caller(tier t) noexcept { caller_tier_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed); }
+    // A completion the loop delivers; `from` is the tier that produced it (uncounted: an entry
+    // that was never placed, completed as cancelled at shutdown).
+    static constexpr std::uint8_t uncounted = 0xff;
+    void count_delivered(const completion_entry& c, std::uint8_t from) noexcept {
+        if (!counters_) return;
+        counter_tally& l = counters_->loop;
+        detail::bump(l.delivered);
+        const bool framework = c.flags & completion_flags::ksvc_error;
+        if (c.result == -ENOBUFS && !framework) detail::bump(l.enobufs);
+        if (from == uncounted || (c.flags & (completion_flags::more | completion_flags::message))) return;
+        const std::size_t i = counter_index(c.nr);
+        detail::bump(l.tier_done[from]);
+        detail::bump(l.done[i]);
+        if (c.result < 0) {
+            detail::bump(l.tier_failures[from]);
+            detail::bump(l.failures[i]);
+        }
+    }
+    // The blocking facade: any thread, so locked increments (these calls are not the hot path).
+    void count_caller_start(tier t, std::uint32_t nr) noexcept {
+        if (!counters_) return;
+        counters_->callers.tier_calls[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
+        counters_->callers.calls[counter_index(nr)].fetch_add(1, std::memory_order_relaxed);
+    }
+    void count_caller_abandoned(tier t, std::uint32_t nr) noexcept {
+        if (!counters_) return;
+        counters_->callers.tier_calls[static_cast<std::size_t>(t)].fetch_sub(1, std::memory_order_relaxed);
+        counters_->callers.calls[counter_index(nr)].fetch_sub(1, std::memory_order_relaxed);
+    }
+    // A call about to run on the caller's thread (or its private ring, already started).
+    void count_caller(tier t, std::uint32_t nr) noexcept {
+        caller_tier_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
+        if (t != tier::io_uring) count_caller_start(t, nr); // a private-ring call counted itself before it ran
+    }
+    void caller_done(tier t, const completion_entry& c) noexcept {
+        if (!counters_) return;
+        counter_tally& k = counters_->callers;
+        const auto ti = static_cast<std::size_t>(t);
+        const std::size_t i = counter_index(c.nr);
+        k.tier_done[ti].fetch_add(1, std::memory_order_relaxed);
+        k.done[i].fetch_add(1, std::memory_order_relaxed);
+        if (c.result < 0) {
+            k.tier_failures[ti].fetch_add(1, std::memory_order_relaxed);
+            k.failures[i].fetch_add(1, std::memory_order_relaxed);
+        }
+        if (c.result == -ENOBUFS && !(c.flags & completion_flags::ksvc_error)) k.enobufs.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Gauges: once per loop turn.
+    void refresh_gauges() noexcept {
+        if (!counters_) return;
+        counters_block& b = *counters_;
+        const auto set = [](std::atomic<std::uint64_t>& g, std::uint64_t v) { g.store(v, std::memory_order_relaxed); };
+        set(b.workers_busy, p_.workers.active_workers());
+        set(b.workers_total, p_.workers.total_workers());
+        set(b.workers_max, p_.workers.max_workers());
+        set(b.workers_queued, p_.workers.outstanding());
+        if constexpr (requires(const B& bk) { bk.overflow_flushes(); }) set(b.cq_overflows, p_.backend.overflow_flushes());
+        if constexpr (requires(const B& bk) { bk.stream_rearms(); }) set(b.stream_rearms, p_.backend.stream_rearms());
+        detail::bump(b.loop_turns);
+    }
 
     // False when this thread may not drive the loop: the backend's ring is bound to the thread
     // that drove it first (SINGLE_ISSUER, DEFER_TASKRUN, a registered ring fd, whose index
@@ -487,7 +569,8 @@ private:
 
     // ---- delivery --------------------------------------------------------------------------
 
-    void deliver(const completion_entry& c) noexcept {
+    void deliver(const completion_entry& c, std::uint8_t from) noexcept {
+        count_delivered(c, from);
         if (c.result >= 0 && !(c.flags & completion_flags::message)) p_.page.observe(c.nr);
         // Single writer (the loop thread): a plain increment, no locked instruction.
         delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -530,9 +613,9 @@ private:
                 n = run_task_work ? p_.backend.reap(buf) : p_.backend.reap_posted(buf);
             else
                 n = p_.backend.reap(buf);
-            for (std::size_t i = 0; i < n; ++i) deliver(buf[i]);
+            for (std::size_t i = 0; i < n; ++i) deliver(buf[i], static_cast<std::uint8_t>(tier::io_uring));
             const std::size_t m = p_.workers.reap(buf);
-            for (std::size_t i = 0; i < m; ++i) deliver(buf[i]);
+            for (std::size_t i = 0; i < m; ++i) deliver(buf[i], static_cast<std::uint8_t>(tier::worker_pool));
             total += n + m;
             if (n < buf.size() && m < buf.size()) break;
         }
@@ -551,8 +634,8 @@ private:
         case tier::shared_page: {
             std::int64_t v = 0;
             if (p_.page.answer(e, v)) {
-                count_loop(tier::shared_page);
-                deliver(make_completion(e, v));
+                count_loop(tier::shared_page, e.nr);
+                deliver(make_completion(e, v), static_cast<std::uint8_t>(tier::shared_page));
                 return placed::done;
             }
             if (!r.worker_safe) return refuse(e, errc::refused);
@@ -561,7 +644,7 @@ private:
         case tier::io_uring: {
             const status s = p_.backend.submit(e, r);
             if (s == status::ok) {
-                count_loop(tier::io_uring);
+                count_loop(tier::io_uring, e.nr);
                 return placed::done;
             }
             if (s == status::ring_full) return placed::wait;
@@ -581,20 +664,19 @@ private:
     }
 
     placed refuse(const submit_entry& e, errc why) noexcept {
-        count_loop(tier::legacy);
-        deliver(make_framework_completion(e, why));
+        count_loop(tier::legacy, e.nr);
+        deliver(make_framework_completion(e, why), static_cast<std::uint8_t>(tier::legacy));
         return placed::done;
     }
 
     placed to_workers(const submit_entry& e) noexcept {
         const std::error_code ec = p_.workers.enqueue(e);
         if (!ec) {
-            count_loop(tier::worker_pool);
+            count_loop(tier::worker_pool, e.nr);
             return placed::done;
         }
         if (ec == errc::ring_full) return placed::wait;
-        deliver(make_framework_completion(e, static_cast<errc>(ec.value())));
-        return placed::done;
+        return refuse(e, static_cast<errc>(ec.value()));
     }
 
     // A linked chain: to io_uring when every entry can go there, else to one worker in order
@@ -617,7 +699,7 @@ private:
             if constexpr (requires(B& b) { b.submit_chain(chain, routes_.data()); })
                 s = p_.backend.submit_chain(chain, routes_.data());
             if (s == status::ok) {
-                for (std::size_t i = 0; i < chain.size(); ++i) count_loop(tier::io_uring);
+                for (const submit_entry& m : chain) count_loop(tier::io_uring, m.nr);
                 return placed::done;
             }
             if (s == status::ring_full) return placed::wait;
@@ -627,7 +709,7 @@ private:
             if constexpr (requires(W& w) { w.enqueue_chain(chain); }) {
                 const std::error_code ec = p_.workers.enqueue_chain(chain);
                 if (!ec) {
-                    for (std::size_t i = 0; i < chain.size(); ++i) count_loop(tier::worker_pool);
+                    for (const submit_entry& m : chain) count_loop(tier::worker_pool, m.nr);
                     return placed::done;
                 }
                 if (ec == errc::ring_full) return placed::wait;
@@ -820,7 +902,7 @@ private:
         // Accepted but never started: complete as cancelled.
         for (submit_ring* lane : {&targets_, &lane_}) {
             while (const submit_entry* e = lane->front_exclusive()) {
-                deliver(make_completion(*e, -125 /* ECANCELED */));
+                deliver(make_completion(*e, -125 /* ECANCELED */), uncounted);
                 lane->pop_front_exclusive();
             }
         }
@@ -882,6 +964,7 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::uint64_t> accepted_{0};
     std::atomic<std::uint64_t> delivered_{0};
+    counters_block* counters_ = nullptr;
 };
 
 } // namespace ksvc

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -25,6 +26,7 @@
 #include <ksvc/executor/dispatcher.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/capabilities.hpp>
+#include <ksvc/module/counters/publisher.hpp>
 #include <ksvc/module/process.hpp>
 #include <ksvc/module/routers/route_table.hpp>
 #include <ksvc/module/shared_page/process_shared_page.hpp>
@@ -49,6 +51,10 @@ struct instance_options {
     std::size_t buffer_size = 64 * 1024;
     std::uint16_t buffer_group = 0;  //!< provided_buffer_ring: its buffer group id
     bool buffer_incremental = true;  //!< provided_buffer_ring: incremental consumption where the kernel has it (6.12)
+    //! Live counters in a shared-memory file only this user can read (ksvc-top shows them;
+    //! ksvc/module/counters/publisher.hpp). Unset: on unless KSVC_COUNTERS=0.
+    std::optional<bool> publish_counters{};
+    std::string name = "ksvc"; //!< how ksvc-top names this instance
 };
 
 namespace detail {
@@ -115,14 +121,19 @@ public:
           buffers_(detail::make_policy<P>(o, caps_)), backend_(detail::make_policy<B>(o, caps_)),
           workers_(detail::make_policy<W>(o, caps_)), notifier_(detail::make_policy<N>(o, caps_)),
           doorbell_(detail::make_policy<N>(o, caps_)), sink_(o.sink_capacity),
+          counters_(make_publisher(o, opts_)),
           dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {*opts_.mode, o.submit_capacity, o.batch, o.spin},
                       {&process::block_sigpipe_on_this_thread, &detail::run_syscall_here, &thread_bound_entry}),
           fork_gen_(process::fork_generation()) {
         sink_.attach(waker{&notify_consumer, this});
+        dispatcher_.attach_counters(counters_.block());
         // Buffers the kernel must know (a provided ring, registered buffers) are registered by
         // the backend on the thread that drives the ring, before its first entry.
         if constexpr (requires(B& b, P& p) { b.add_resource(p.resource()); }) backend_.add_resource(buffers_.resource());
         dispatcher_.start();
+        // Threaded: the loop thread has attached the ring by now. Inline: the owner's first
+        // drive attaches it, and publishes the features again then.
+        publish_features();
     }
     ~instance() {
         if (forked()) dispatcher_.abandon();
@@ -170,6 +181,7 @@ public:
             if (opts_.mode == dispatch_mode::inline_mode) {
                 if (!dispatcher_.may_drive_here()) return 0; // a thread-bound ring's other thread
                 dispatcher_.run_once(ms != 0, ms);
+                if (!features_final_) publish_features();
             }
             else if (!notifier_.wait_for_ms(ms)) return poll(out);
             if (ms >= 0) return poll(out); // one bounded attempt; a stale wake-up may yield 0
@@ -177,10 +189,18 @@ public:
     }
 
     std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
-        return forked() ? 0 : dispatcher_.run_once(may_block, timeout_ms);
+        if (forked()) return 0;
+        const std::size_t n = dispatcher_.run_once(may_block, timeout_ms);
+        if (!features_final_) publish_features();
+        return n;
     }
     void run() noexcept {
-        if (!forked()) dispatcher_.run();
+        if (forked()) return;
+        if (!features_final_) { // the ring attaches on the first turn
+            dispatcher_.run_once(false);
+            publish_features();
+        }
+        dispatcher_.run();
     }
     void stop() noexcept {
         if (!forked()) dispatcher_.stop();
@@ -200,6 +220,9 @@ public:
     P& buffers() noexcept { return buffers_; }
     SP& page() noexcept { return page_; }
     dispatcher_type& loop() noexcept { return dispatcher_; }
+    //! The live counters (nullptr when not published), and where they are.
+    const counters_block* counters() const noexcept { return counters_.block(); }
+    const counters_publisher& counters_file() const noexcept { return counters_; }
 
 private:
     static instance_options resolve_mode(instance_options o) {
@@ -220,7 +243,27 @@ private:
 
     completion_entry call(const submit_entry& e, int timeout_ms) noexcept {
         if (forked()) return make_framework_completion(e, errc::forked_child);
-        return dispatcher_.call(e, timeout_ms);
+        completion_entry c = dispatcher_.call(e, timeout_ms);
+        if (!features_final_ && opts_.mode == dispatch_mode::inline_mode) publish_features();
+        return c;
+    }
+    static counters_publisher make_publisher(const instance_options& o, const instance_options& resolved) {
+        if (!o.publish_counters.value_or(counters_enabled_by_environment())) return {};
+        const char* backend = "custom";
+        if constexpr (requires(const B& b) { b.features().setup_flags; }) backend = "io_uring";
+        return counters_publisher(o.name, backend, *resolved.mode == dispatch_mode::threaded ? "threaded" : "inline");
+    }
+    // What the ring got, once it is attached (threaded: at construction; inline: first drive).
+    void publish_features() noexcept {
+        if constexpr (requires(const B& b) { b.features(); b.attached(); }) {
+            counters_.set_features(backend_.features());
+            features_final_ = backend_.attached() || opts_.mode == dispatch_mode::threaded;
+        } else if constexpr (requires(const B& b) { b.features(); }) {
+            counters_.set_features(backend_.features());
+            features_final_ = true;
+        } else {
+            features_final_ = true;
+        }
     }
     static bool thread_bound_entry(const submit_entry& e) noexcept { return routing::thread_bound(e); }
     static void notify_consumer(void* self) noexcept { static_cast<instance*>(self)->notifier_.notify(); }
@@ -236,8 +279,10 @@ private:
     N doorbell_; // wakes the dispatcher (submissions, worker completions, stop)
     S sink_;
     SP page_;
+    counters_publisher counters_; // before the dispatcher: it counts until its drain is done
     dispatcher_type dispatcher_;
     std::uint64_t fork_gen_;
+    bool features_final_ = false;
 };
 
 } // namespace ksvc

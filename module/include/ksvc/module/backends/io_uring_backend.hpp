@@ -244,6 +244,7 @@ public:
     bool supports(opcode op) const noexcept { return engine_.supports(op); }
 
     void attach_to_this_thread() noexcept { engine_.attach_to_this_thread(); }
+    bool attached() const noexcept { return engine_.attached(); }
     void close_on_this_thread() noexcept { engine_.close_on_this_thread(); }
     bool call_here(const submit_entry& e, route_info r, int timeout_ms, completion_entry& out) noexcept {
         return engine_.call_here(e, r, timeout_ms, out);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -592,6 +593,8 @@ public:
     //! disabled (so SINGLE_ISSUER names this thread) and makes the registrations that belong to
     //! a thread (the ring fd, io-wq limits). Idempotent per thread.
     void attach_to_this_thread() noexcept;
+    //! Whether a thread has attached the ring (its features are final from then on).
+    [[nodiscard]] bool attached() const noexcept { return attached_.load(std::memory_order_acquire); }
     //! Teardown on the driving thread after the drain: unregisters, unmaps. Idempotent.
     void close_on_this_thread() noexcept;
     //! Adds a resource to register on the driving thread (before the ring is first driven; a
@@ -848,6 +851,7 @@ private:
     bool doorbell_armed_ = false;
     bool ring_open_ = false;
     bool disabled_ = false;     // created with R_DISABLED, enabled by attach_to_this_thread()
+    std::atomic<bool> attached_{false};
     bool want_ring_fd_ = false; // registrations that belong to the driving thread
     bool want_iowq_ = false;
     bool want_resources_ = false;
