@@ -240,10 +240,10 @@ void print_screen(const std::vector<std::unique_ptr<watched>>& ws, const options
         std::sort(rows.begin(), rows.end(), [&](const row& a, const row& c) {
             return a.r != c.r ? a.r > c.r : t.calls[a.slot] > t.calls[c.slot];
         });
-        std::printf("\n%-22s %12s %14s %10s %10s\n", "SYSCALL / OPERATION", "CALLS/S", "CALLS", "FAILED", "IN FLIGHT");
+        std::printf("\n%-28s %12s %14s %10s %10s\n", "SYSCALL / OPERATION", "CALLS/S", "CALLS", "FAILED", "IN FLIGHT");
         for (std::size_t k = 0; k < rows.size() && k < o.top; ++k) {
             const std::size_t i = rows[k].slot;
-            std::printf("%-22s %12.0f %14" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", number_name(ksvc::counter_number(i)).c_str(),
+            std::printf("%-28s %12.0f %14" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", number_name(ksvc::counter_number(i)).c_str(),
                         rows[k].r, t.calls[i], t.failures[i], in_flight(t.calls[i], t.done[i]));
         }
         std::printf("\n");
