@@ -4,6 +4,9 @@
 //   ksvc-probe --table              the route table one syscall per line (nr, name, tier, opcode)
 //   ksvc-probe --json               exactly one JSON object on stdout
 //   ksvc-probe --assume-kernel 6.1  the model of a 6.1 kernel (ksvc::capabilities::for_kernel)
+//   ksvc-probe --emit-profile [--profile-name N]
+//                                   a C++ header describing this kernel (a kernel_profile) for
+//                                   static_router / embedded_instance builds that target it
 //
 // Exit status: 0 on success, 2 on a usage error (bad option or version).
 #include <sys/utsname.h>
@@ -21,6 +24,7 @@
 #include <ksvc/core/core.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/capabilities.hpp>
+#include <ksvc/module/profiles/kernel_profile.hpp>
 #include <ksvc/module/routers/probe_router.hpp>
 
 namespace {
@@ -28,13 +32,19 @@ namespace {
 struct options {
     bool json = false;
     bool table = false;
+    bool emit_profile = false;
+    std::string profile_name = "target_kernel";
     std::optional<std::string> assume;
 };
 
 void usage(std::ostream& os) {
-    os << "usage: ksvc-probe [--json] [--table] [--assume-kernel X.Y[.Z]]\n"
+    os << "usage: ksvc-probe [--json] [--table] [--emit-profile [--profile-name NAME]] [--assume-kernel X.Y[.Z]]\n"
           "  --json               print one JSON object (kernel, io_uring_available, features, routes)\n"
           "  --table              print the route table one syscall per line\n"
+          "  --emit-profile       print a C++ header describing this kernel (version, opcodes, setup\n"
+          "                       flags, features): a kernel_profile for static_router<P> and\n"
+          "                       embedded_instance<P> builds that target this kernel\n"
+          "  --profile-name NAME  the profile struct's name (default target_kernel)\n"
           "  --assume-kernel X.Y  show what a kernel of version X.Y would get (pure model,\n"
           "                       ksvc::capabilities::for_kernel; nothing is probed)\n";
 }
@@ -72,6 +82,15 @@ options parse_args(int argc, char** argv) {
             o.json = true;
         } else if (a == "--table") {
             o.table = true;
+        } else if (a == "--emit-profile") {
+            o.emit_profile = true;
+        } else if (a == "--profile-name") {
+            if (i + 1 >= argc) usage_error("--profile-name needs a C++ identifier");
+            o.profile_name = argv[++i];
+            bool ok = !o.profile_name.empty() && !(o.profile_name[0] >= '0' && o.profile_name[0] <= '9');
+            for (char c : o.profile_name)
+                ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+            if (!ok) usage_error("--profile-name: '" + o.profile_name + "' is not a C++ identifier");
         } else if (a == "--assume-kernel") {
             if (i + 1 >= argc) usage_error("--assume-kernel needs a version, e.g. --assume-kernel 6.1");
             o.assume = argv[++i];
@@ -85,6 +104,60 @@ options parse_args(int argc, char** argv) {
         }
     }
     return o;
+}
+
+// ---- --emit-profile ---------------------------------------------------------------------
+
+// Only what ksvc knows is recorded: opcodes of its table and setup flags / features of its
+// tables (a newer kernel's extra bits mean nothing to a build of this ksvc).
+template <class Table>
+std::string bit_names(const Table& table, std::uint32_t bits) {
+    std::string s;
+    for (const auto& f : table)
+        if (bits & f.bit) s += (s.empty() ? "" : " | ") + std::string(f.name);
+    return s.empty() ? "none" : s;
+}
+
+int emit_profile(const ksvc::capabilities& caps, const std::string& running, const std::string& name) {
+    if (!caps.io_uring_available) {
+        std::cerr << "ksvc-probe: cannot emit a profile: io_uring is unavailable here: " << caps.unavailable_reason << "\n";
+        return 1;
+    }
+    ksvc::opcode_set ops;
+    for (const auto& o : ksvc::opcode_table)
+        if (caps.has(o.op)) ops = ops.with(static_cast<std::size_t>(o.op));
+    std::uint32_t flags = 0, features = 0;
+    for (const auto& f : ksvc::setup_flag::table)
+        if (caps.has_setup_flag(f.bit)) flags |= f.bit;
+    for (const auto& f : ksvc::ring_feature::table)
+        if (caps.has_feature(f.bit)) features |= f.bit;
+    char words[4][24];
+    for (int i = 0; i < 4; ++i)
+        std::snprintf(words[i], sizeof words[i], "0x%016llxull", static_cast<unsigned long long>(ops.words[i]));
+    std::ostringstream o;
+    o << "// A ksvc kernel profile, written by `ksvc-probe --emit-profile` on kernel " << running << ".\n"
+      << "// Build for a target running this kernel with ksvc::embedded_instance<" << name << "> or\n"
+      << "// ksvc::static_router<" << name << ">: the routes are computed at compile time and nothing\n"
+      << "// is probed at start-up (the instance checks once that the kernel offers all of this).\n"
+      << "#pragma once\n#include <cstdint>\n\n#include <ksvc/module/profiles/kernel_profile.hpp>\n\n"
+      << "struct " << name << " {\n"
+      << "    static constexpr ksvc::kernel_version version{" << caps.version.major << ", " << caps.version.minor << ", "
+      << caps.version.patch << "};\n";
+    int n = 0;
+    for (const auto& op : ksvc::opcode_table) n += caps.has(op.op);
+    o << "    // " << n << " opcodes (bit i = IORING_OP number i)\n"
+      << "    static constexpr ksvc::opcode_set opcodes{{" << words[0] << ", " << words[1] << ", " << words[2] << ", "
+      << words[3] << "}};\n";
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%x", flags);
+    o << "    // " << bit_names(ksvc::setup_flag::table, flags) << "\n"
+      << "    static constexpr std::uint32_t setup_flags = " << hex << ";\n";
+    std::snprintf(hex, sizeof hex, "0x%x", features);
+    o << "    // " << bit_names(ksvc::ring_feature::table, features) << "\n"
+      << "    static constexpr std::uint32_t features = " << hex << ";\n"
+      << "};\nstatic_assert(ksvc::kernel_profile<" << name << ">);\n";
+    std::cout << o.str();
+    return 0;
 }
 
 std::string running_kernel() {
@@ -356,6 +429,7 @@ int main(int argc, char** argv) {
             caps = ksvc::current_capabilities(); // honours KSVC_ASSUME_KERNEL / KSVC_DISABLE_IO_URING
             if (caps.assumed) kernel = caps.version.to_string();
         }
+        if (opt.emit_profile) return emit_profile(caps, kernel, opt.profile_name);
         const ksvc::probe_router router(caps);
         if (opt.json) print_json(caps, kernel, running, router);
         else print_human(caps, kernel, running, router, opt.table);

@@ -174,27 +174,38 @@ constexpr route_info resolve(std::uint32_t n, HasOpcode&& has) noexcept {
     return {c.tier, c.op, c.worker_safe};
 }
 
-//! Routes a syscall for a capability snapshot: resolve() plus the feature gates of single
+//! Routes a syscall given what the kernel has: resolve() plus the feature gates of single
 //! routes — readv/writev at the current position need IORING_FEAT_RW_CUR_POS (5.6), not only
-//! the opcode (5.1).
-inline route_info resolve(std::uint32_t n, const capabilities& caps) noexcept {
+//! the opcode (5.1). constexpr: static_router builds its whole table with it at compile time.
+template <class HasOpcode, class HasFeature>
+constexpr route_info resolve(std::uint32_t n, HasOpcode&& has, HasFeature&& has_feature) noexcept {
     namespace nr = ksvc::syscalls::x86_64;
-    route_info r = resolve(n, [&](opcode op) { return caps.has(op); });
-    if (r.tier == tier::io_uring && (n == nr::readv || n == nr::writev) &&
-        !caps.has_feature(ring_feature::rw_cur_pos))
+    route_info r = resolve(n, has);
+    if (r.tier == tier::io_uring && (n == nr::readv || n == nr::writev) && !has_feature(ring_feature::rw_cur_pos))
         r = {tier::worker_pool, opcode::none, true};
     return r;
 }
 
-//! Routes an operation number (operations.hpp) for a capability snapshot: native from its
-//! kernel on, emulated where its table row says so and the base opcode exists, else refused
-//! (tier::legacy; the dispatcher answers errc::unsupported). No operation may run on a worker.
-inline route_info resolve_operation(std::uint32_t n, const capabilities& caps) noexcept {
+//! The same for a capability snapshot (probe_router).
+inline route_info resolve(std::uint32_t n, const capabilities& caps) noexcept {
+    return resolve(n, [&](opcode op) { return caps.has(op); }, [&](std::uint32_t f) { return caps.has_feature(f); });
+}
+
+//! Routes an operation number (operations.hpp) for a kernel of version `v` with opcodes `has`:
+//! native from its kernel on, emulated where its table row says so and the base opcode exists,
+//! else refused (tier::legacy; the dispatcher answers errc::unsupported). No operation may run
+//! on a worker.
+template <class HasOpcode>
+constexpr route_info resolve_operation(std::uint32_t n, HasOpcode&& has, kernel_version v) noexcept {
     const operation_info* i = info(static_cast<operation>(n));
-    if (!i || !caps.has(i->code)) return {tier::legacy, opcode::none, false};
-    if (caps.version >= i->since) return {tier::io_uring, i->code, false};
+    if (!i || i->code == opcode::none || !has(i->code)) return {tier::legacy, opcode::none, false};
+    if (v >= i->since) return {tier::io_uring, i->code, false};
     if (i->below == fallback::emulated) return {tier::io_uring, i->code, false, true};
     return {tier::legacy, opcode::none, false};
+}
+
+inline route_info resolve_operation(std::uint32_t n, const capabilities& caps) noexcept {
+    return resolve_operation(n, [&](opcode op) { return caps.has(op); }, caps.version);
 }
 
 //! Whether this entry acts on the calling thread although its syscall usually does not
