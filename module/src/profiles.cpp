@@ -1,5 +1,15 @@
 #include <ksvc/module/profiles/kernel_profile.hpp>
 
+#include <sys/utsname.h>
+
+#include <cstring>
+#include <system_error>
+
+#include <liburing.h>
+
+#include <ksvc/core/error.hpp>
+#include <ksvc/module/embedded.hpp>
+
 namespace ksvc {
 
 std::string profile_shortfall(const capabilities& running, kernel_version promised, const opcode_set& opcodes,
@@ -25,6 +35,37 @@ std::string profile_shortfall(const capabilities& running, kernel_version promis
     if (!missing_features.empty()) s += " features " + missing_features + ";";
     s.pop_back();
     return s;
+}
+
+// ---- embedded_instance's start-up check --------------------------------------------------------
+
+void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, std::uint32_t setup_flags,
+                          std::uint32_t features) {
+    capabilities running;
+    utsname u{};
+    if (::uname(&u) == 0)
+        if (const auto v = kernel_version::parse(u.release)) running.version = *v;
+    // The environment decides first: KSVC_DISABLE_IO_URING forbids even this one setup (a
+    // platform where the blocked syscall kills the process), KSVC_ASSUME_KERNEL narrows below.
+    running.io_uring_available = true;
+    if (const capabilities env = running.with_environment(); !env.io_uring_available)
+        throw std::system_error(make_error_code(errc::io_uring_unavailable), "embedded_instance: " + env.unavailable_reason);
+    io_uring ring{};
+    if (const int r = ::io_uring_queue_init(2, &ring, 0); r < 0)
+        throw std::system_error(make_error_code(errc::io_uring_unavailable),
+                                std::string("embedded_instance: io_uring_setup failed: ") + std::strerror(-r) +
+                                    (r == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : ""));
+    running.features = ring.features;
+    running.setup_flags = setup_flags; // the instance's own ring setup checks the flags it uses
+    if (io_uring_probe* probe = ::io_uring_get_probe_ring(&ring)) {
+        for (int op = 0; op <= probe->last_op && op < 256; ++op)
+            if (probe->ops[op].flags & IO_URING_OP_SUPPORTED) running.opcodes.set(static_cast<std::size_t>(op));
+        ::io_uring_free_probe(probe);
+    }
+    ::io_uring_queue_exit(&ring);
+    running = running.with_environment();
+    const std::string missing = profile_shortfall(running, promised, opcodes, setup_flags, features);
+    if (!missing.empty()) throw std::system_error(make_error_code(errc::profile_mismatch), "embedded_instance: " + missing);
 }
 
 } // namespace ksvc

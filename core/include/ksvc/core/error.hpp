@@ -21,6 +21,7 @@ enum class errc : int {
     needs_ring,         //!< the entry uses a ring resource (fixed file, buffer group): no worker can run it
     timed_out,          //!< call(entry, timeout): the deadline passed before the call could start
     not_owner,          //!< inline mode: the ring is bound to the thread that drove it first; another cannot drive it
+    profile_mismatch,   //!< embedded_instance: the running kernel lacks what its compile-time profile promises
 };
 
 class error_category_impl final : public std::error_category {
@@ -43,6 +44,7 @@ public:
         case errc::needs_ring: return "the entry uses a registered ring resource (fixed file or buffer group) and cannot run on a worker";
         case errc::timed_out: return "the call's deadline passed before it could start";
         case errc::not_owner: return "this ring is bound to the thread that first drove the loop (single issuer, deferred task work or a registered ring fd); another thread cannot drive it";
+        case errc::profile_mismatch: return "the running kernel lacks what the instance's compile-time kernel profile promises";
         }
         return "unknown ksvc error";
     }

@@ -1,0 +1,33 @@
+# cmake -DSTRACE=<strace> -DEMBEDDED=<ksvc-embedded> -DDEFAULT=<ksvc-demo> -DWORK=<dir> -P check_setups.cmake
+# embedded_instance probes nothing at start-up: counts io_uring_setup calls with strace — the
+# start-up check's one ring, the instance's ring and the private ring its engine opens for
+# call() (taken up front) — against default_instance's probe (trial setups of each flag).
+function(count_setups out_var)
+  set(log "${WORK}/strace-${out_var}.log")
+  execute_process(COMMAND ${STRACE} -f -qq -e trace=io_uring_setup -o ${log} ${ARGN}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 77)
+    message("KSVC_SKIP: io_uring unavailable: ${out}${err}")
+    set(${out_var} -1 PARENT_SCOPE)
+    return()
+  endif()
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${ARGN} failed under strace (exit ${rc}):\n${out}\n${err}")
+  endif()
+  file(STRINGS ${log} lines REGEX "io_uring_setup\\(")
+  list(LENGTH lines n)
+  set(${out_var} ${n} PARENT_SCOPE)
+endfunction()
+file(MAKE_DIRECTORY ${WORK})
+count_setups(embedded ${EMBEDDED} --quiet)
+count_setups(default ${DEFAULT} --quiet --inline)
+if(embedded EQUAL -1 OR default EQUAL -1)
+  return()
+endif()
+message(STATUS "io_uring_setup calls: embedded_instance ${embedded}, default_instance (ksvc-demo) ${default}")
+if(NOT embedded EQUAL 3)
+  message(FATAL_ERROR "embedded_instance made ${embedded} io_uring_setup calls; expected 3 (the start-up check's ring, its ring and its call ring)")
+endif()
+if(NOT default GREATER 5)
+  message(FATAL_ERROR "default_instance made only ${default} io_uring_setup calls: is the comparison still a probe?")
+endif()
