@@ -33,6 +33,7 @@
 #include <ksvc/executor/submit_ring.hpp>
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/module/presets.hpp>
+#include <ksvc/module/routers/static_router.hpp>
 
 #include "../reference/raw_nop.hpp"
 
@@ -78,6 +79,24 @@ void BM_route_lookup_probe_router(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_route_lookup_probe_router);
+
+// The same lookups through static_router (the table computed at compile time).
+void BM_route_lookup_static_router(benchmark::State& state) {
+    const ksvc::static_router<ksvc::linux_6_18> r;
+    std::array<std::uint32_t, 256> nrs{};
+    std::uint32_t x = 12345;
+    for (auto& n : nrs) {
+        x = x * 1103515245u + 12345u;
+        n = (x >> 8) % 460;
+    }
+    std::size_t i = 0;
+    for (auto _ : state) {
+        const ksvc::route_info ri = r.route(nrs[i++ & 255]);
+        benchmark::DoNotOptimize(ri);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_route_lookup_static_router);
 
 // ---- submit ring --------------------------------------------------------------------------
 

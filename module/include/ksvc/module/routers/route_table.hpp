@@ -197,10 +197,13 @@ inline route_info resolve(std::uint32_t n, const capabilities& caps) noexcept {
 //! on a worker.
 template <class HasOpcode>
 constexpr route_info resolve_operation(std::uint32_t n, HasOpcode&& has, kernel_version v) noexcept {
-    const operation_info* i = info(static_cast<operation>(n));
-    if (!i || i->code == opcode::none || !has(i->code)) return {tier::legacy, opcode::none, false};
-    if (v >= i->since) return {tier::io_uring, i->code, false};
-    if (i->below == fallback::emulated) return {tier::io_uring, i->code, false, true};
+    // By index, not through info()'s pointer: GCC's UBSan instrumentation makes a null check on
+    // a pointer into a constexpr table a non-constant expression.
+    if (n < operation_base || n - operation_base >= operation_table.size()) return {tier::legacy, opcode::none, false};
+    const operation_info& i = operation_table[n - operation_base];
+    if (i.code == opcode::none || !has(i.code)) return {tier::legacy, opcode::none, false};
+    if (v >= i.since) return {tier::io_uring, i.code, false};
+    if (i.below == fallback::emulated) return {tier::io_uring, i.code, false, true};
     return {tier::legacy, opcode::none, false};
 }
 
