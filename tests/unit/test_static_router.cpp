@@ -7,8 +7,9 @@
 #include <boost/hana/for_each.hpp>
 
 #include <cstdio>
-#include <regex>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <ksvc/core/syscalls.hpp>
 #include <ksvc/module/capabilities.hpp>
@@ -116,16 +117,27 @@ BOOST_AUTO_TEST_CASE(emit_profile_prints_the_shipped_profile) {
     char buf[4096];
     while (const std::size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
     BOOST_REQUIRE(::pclose(f) == 0);
-    std::smatch m;
-    BOOST_REQUIRE(std::regex_search(out, m, std::regex(R"(version\{(\d+), (\d+), \d+\})")));
-    const auto major = static_cast<unsigned>(std::stoul(m[1])), minor = static_cast<unsigned>(std::stoul(m[2]));
-    BOOST_REQUIRE(std::regex_search(out, m, std::regex(R"(opcodes\{\{(0x[0-9a-f]+)ull, (0x[0-9a-f]+)ull, (0x[0-9a-f]+)ull, (0x[0-9a-f]+)ull\}\})")));
+    // The numbers after each marker (std::regex trips GCC 12's -Wmaybe-uninitialized under ASan).
+    auto numbers_after = [&](const std::string& marker, std::size_t count) {
+        std::vector<unsigned long long> v;
+        const std::size_t at = out.find(marker);
+        BOOST_REQUIRE_MESSAGE(at != std::string::npos, "no '" << marker << "' in:\n" << out);
+        const char* p = out.c_str() + at + marker.size();
+        while (v.size() < count) {
+            while (*p && !(*p >= '0' && *p <= '9')) ++p;
+            char* end = nullptr;
+            v.push_back(std::strtoull(p, &end, 0));
+            p = end;
+        }
+        return v;
+    };
+    const auto ver = numbers_after("version{", 2);
+    const auto major = static_cast<unsigned>(ver[0]), minor = static_cast<unsigned>(ver[1]);
+    const auto words = numbers_after("opcodes{{", 4);
     opcode_set ops;
-    for (int i = 0; i < 4; ++i) ops.words[i] = std::stoull(m[i + 1], nullptr, 16);
-    BOOST_REQUIRE(std::regex_search(out, m, std::regex(R"(setup_flags = (0x[0-9a-f]+);)")));
-    const auto flags = static_cast<std::uint32_t>(std::stoul(m[1], nullptr, 16));
-    BOOST_REQUIRE(std::regex_search(out, m, std::regex(R"(features = (0x[0-9a-f]+);)")));
-    const auto features = static_cast<std::uint32_t>(std::stoul(m[1], nullptr, 16));
+    for (int i = 0; i < 4; ++i) ops.words[i] = words[static_cast<std::size_t>(i)];
+    const auto flags = static_cast<std::uint32_t>(numbers_after("setup_flags =", 1)[0]);
+    const auto features = static_cast<std::uint32_t>(numbers_after("features =", 1)[0]);
     BOOST_TEST(major == caps.version.major);
     BOOST_TEST(minor == caps.version.minor);
     bool matched = false;
