@@ -41,6 +41,7 @@ std::string_view to_string(feature_id f) noexcept {
     case feature_id::cq_entries: return "cq_entries";
     case feature_id::iowq_max_workers: return "iowq_max_workers";
     case feature_id::fixed_files: return "fixed_files";
+    case feature_id::restricted: return "restricted";
     case feature_id::count: break;
     }
     return "?";
@@ -60,6 +61,66 @@ int enable_rings(int ring_fd) noexcept {
     return r < 0 ? -errno : 0;
 }
 
+} // namespace
+
+restriction_set ksvc_restrictions() noexcept {
+    restriction_set s;
+    // Every opcode a route or an operation can translate to…
+    for (std::uint32_t n = 0; n < routing::x86_64_classes.size(); ++n)
+        if (const opcode op = routing::x86_64_classes[n].op; op != opcode::none) s.sqe_ops.set(static_cast<std::size_t>(op));
+    for (const operation_info& o : operation_table)
+        if (o.code != opcode::none) s.sqe_ops.set(static_cast<std::size_t>(o.code));
+    // …and what the engine adds itself: the doorbell (poll or futex wait), cancellation, link
+    // timeouts and timed waits, legacy provided buffers, direct-descriptor housekeeping.
+    for (opcode op : {opcode::nop, opcode::poll_add, opcode::poll_remove, opcode::async_cancel, opcode::link_timeout,
+                      opcode::timeout, opcode::timeout_remove, opcode::futex_wait, opcode::futex_wake,
+                      opcode::provide_buffers, opcode::remove_buffers, opcode::close, opcode::files_update, opcode::msg_ring})
+        s.sqe_ops.set(static_cast<std::size_t>(op));
+    s.sqe_flags = IOSQE_FIXED_FILE | IOSQE_IO_DRAIN | IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC |
+                  IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
+    // Registrations made after the ring is enabled: resources, the file table, the ring fd,
+    // io-wq limits, and their teardown.
+    for (unsigned op : {IORING_REGISTER_BUFFERS, IORING_UNREGISTER_BUFFERS, IORING_REGISTER_FILES, IORING_UNREGISTER_FILES,
+                        IORING_REGISTER_FILES_UPDATE, IORING_REGISTER_PROBE, IORING_REGISTER_FILES2,
+                        IORING_REGISTER_FILES_UPDATE2, IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE,
+                        IORING_REGISTER_IOWQ_MAX_WORKERS, IORING_REGISTER_RING_FDS, IORING_UNREGISTER_RING_FDS,
+                        IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING})
+        s.register_ops.set(op);
+    return s;
+}
+
+int register_restrictions(int ring_fd, const restriction_set& set) noexcept {
+    std::vector<io_uring_restriction> rs;
+    try {
+        rs.reserve(set.sqe_ops.count() + set.register_ops.count() + 1);
+    } catch (...) {
+        return -ENOMEM;
+    }
+    for (std::size_t i = 0; i < set.sqe_ops.size(); ++i)
+        if (set.sqe_ops.test(i)) {
+            io_uring_restriction r{};
+            r.opcode = IORING_RESTRICTION_SQE_OP;
+            r.sqe_op = static_cast<std::uint8_t>(i);
+            rs.push_back(r);
+        }
+    for (std::size_t i = 0; i < set.register_ops.size(); ++i)
+        if (set.register_ops.test(i)) {
+            io_uring_restriction r{};
+            r.opcode = IORING_RESTRICTION_REGISTER_OP;
+            r.register_op = static_cast<std::uint8_t>(i);
+            rs.push_back(r);
+        }
+    io_uring_restriction f{};
+    f.opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    f.sqe_flags = set.sqe_flags;
+    rs.push_back(f);
+    const long r = ::syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_RESTRICTIONS, rs.data(),
+                             static_cast<unsigned>(rs.size()));
+    return r < 0 ? -errno : 0;
+}
+
+namespace {
+
 struct feature_row {
     feature_id id;
     std::uint32_t bit;     // IORING_SETUP_* (0: not a setup flag)
@@ -77,6 +138,7 @@ constexpr feature_row rows[] = {
     {feature_id::cq_entries, setup_flag::cqsize, {5, 5}, "IORING_SETUP_CQSIZE"},
     {feature_id::iowq_max_workers, 0, {5, 15}, "IORING_REGISTER_IOWQ_MAX_WORKERS"},
     {feature_id::fixed_files, 0, {5, 19}, "a sparse IORING_REGISTER_FILES2 table with slot allocation"},
+    {feature_id::restricted, 0, {5, 10}, "IORING_REGISTER_RESTRICTIONS"},
 };
 const feature_row& row(feature_id f) noexcept { return rows[static_cast<std::size_t>(f)]; }
 
@@ -102,7 +164,7 @@ public:
     void decide() {
         using F = feature_id;
         for (F f : {F::sqpoll, F::single_issuer, F::defer_taskrun, F::coop_taskrun, F::taskrun_flag, F::submit_all,
-                    F::registered_ring_fd, F::iowq_max_workers, F::cq_entries, F::fixed_files}) {
+                    F::registered_ring_fd, F::iowq_max_workers, F::cq_entries, F::fixed_files, F::restricted}) {
             const feature_setting s = setting(f);
             bool want = s.mode == feature_mode::on;
             if (s.mode == feature_mode::automatic) {
@@ -348,6 +410,8 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
         // SINGLE_ISSUER names the thread that enables the ring: create it disabled so the
         // thread that will drive it (the loop thread) becomes its submitter.
         if (p.flags & IORING_SETUP_SINGLE_ISSUER) p.flags |= IORING_SETUP_R_DISABLED;
+        // Restrictions can only be registered on a disabled ring.
+        if (lad.on(feature_id::restricted)) p.flags |= IORING_SETUP_R_DISABLED;
         int r;
         if (o.setup_hook) {
             const int fd = o.setup_hook(o.entries, &p);
@@ -375,6 +439,7 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     want_ring_fd_ = lad.on(feature_id::registered_ring_fd);
     want_iowq_ = lad.on(feature_id::iowq_max_workers);
     want_files_ = lad.on(feature_id::fixed_files) && request_->fixed_files > 0;
+    want_restrictions_ = lad.on(feature_id::restricted);
     env_.rw_cur_pos = features_.ring_features & IORING_FEAT_RW_CUR_POS;
     env_.cqe_skip = features_.ring_features & IORING_FEAT_CQE_SKIP;
     env_.send_zc = caps_.has(opcode::send_zc);
@@ -412,6 +477,17 @@ uring_engine::~uring_engine() {
 void uring_engine::attach_to_this_thread() noexcept {
     if (!ring_open_ || forked()) return;
     attached_.store(true, std::memory_order_release);
+    if (want_restrictions_ && disabled_) {
+        want_restrictions_ = false;
+        const int r = register_restrictions(ring_.ring_fd, ksvc_restrictions());
+        features_.restricted = r == 0;
+        if (r != 0) {
+            const std::string line = std::string("restricted: IORING_REGISTER_RESTRICTIONS failed (") + std::strerror(-r) +
+                                     "); the ring runs unrestricted";
+            features_.notes += (features_.notes.empty() ? "" : "\n") + line;
+            if (request_->opts.log) request_->opts.log(line);
+        }
+    }
     if (disabled_) {
         if (const int r = enable_rings(ring_.ring_fd); r < 0) {
             last_enter_error_ = r;

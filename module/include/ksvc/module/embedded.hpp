@@ -32,16 +32,20 @@ constexpr bool profile_sets(std::uint32_t flags) noexcept {
 
 //! The ring a profile fixes: the owner-thread ring (SINGLE_ISSUER + DEFER_TASKRUN) where the
 //! profile has both (6.1+), cooperative task running where it has that (5.19+), else the plain
-//! ring. Every feature is strict.
+//! ring; restricted to what ksvc uses from 5.10. Every feature is strict.
 template <kernel_profile P>
 using embedded_io_uring = std::conditional_t<
     detail::profile_sets<P>(setup_flag::single_issuer | setup_flag::defer_taskrun),
     io_uring_backend<single_issuer_t<feature_mode::on, fallback_policy::strict>,
-                     defer_taskrun_t<feature_mode::on, fallback_policy::strict>>,
+                     defer_taskrun_t<feature_mode::on, fallback_policy::strict>,
+                     restricted_t<feature_mode::on, fallback_policy::strict>>,
     std::conditional_t<detail::profile_sets<P>(setup_flag::coop_taskrun | setup_flag::taskrun_flag),
                        io_uring_backend<coop_taskrun_t<feature_mode::on, fallback_policy::strict>,
-                                        taskrun_flag_t<feature_mode::on, fallback_policy::strict>>,
-                       basic_io_uring>>;
+                                        taskrun_flag_t<feature_mode::on, fallback_policy::strict>,
+                                        restricted_t<feature_mode::on, fallback_policy::strict>>,
+                       std::conditional_t<(P::version >= kernel_version{5, 10}),
+                                          io_uring_backend<restricted_t<feature_mode::on, fallback_policy::strict>>,
+                                          basic_io_uring>>>;
 
 //! Checks, with one ring setup and one IORING_REGISTER_PROBE, that the running kernel offers
 //! the profile's opcodes and features; throws std::system_error naming what is missing

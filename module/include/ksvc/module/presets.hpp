@@ -28,10 +28,11 @@ static_assert(instance_composition<fixed_buffer_io_uring>);
 
 //! The ring of server_instance: one thread drives it (single issuer, DEFER_TASKRUN, its fd
 //! registered), a sparse table of 16 384 direct descriptors (cut to RLIMIT_NOFILE where that is
-//! lower), and a CQ of 16 384 entries for one multishot recv per connection. Each feature falls
-//! back on its own where the kernel lacks it (features() says what the ring got).
-using server_io_uring =
-    io_uring_backend<single_issuer, defer_taskrun, registered_ring_fd, fixed_files<16384>, cq_entries<16384>>;
+//! lower), a CQ of 16 384 entries for one multishot recv per connection, and least privilege
+//! where the kernel has it (restricted: only the opcodes and registrations ksvc uses, 5.10+).
+//! Each feature falls back on its own where the kernel lacks it (features() says what the ring got).
+using server_io_uring = io_uring_backend<single_issuer, defer_taskrun, registered_ring_fd, fixed_files<16384>,
+                                         cq_entries<16384>, restricted_t<feature_mode::automatic>>;
 static_assert(io_backend<server_io_uring>);
 
 //! What a TCP server on one thread wants: the server thread drives the loop (inline dispatch), a

@@ -60,7 +60,7 @@ struct feature_setting {
 
 enum class feature_id : std::uint8_t {
     sqpoll, coop_taskrun, taskrun_flag, single_issuer, defer_taskrun, registered_ring_fd, submit_all,
-    cq_entries, iowq_max_workers, fixed_files, count
+    cq_entries, iowq_max_workers, fixed_files, restricted, count
 };
 inline constexpr std::size_t feature_count = static_cast<std::size_t>(feature_id::count);
 std::string_view to_string(feature_id f) noexcept;
@@ -140,6 +140,14 @@ using registered_ring_fd_t = features::basic_feature<feature_id::registered_ring
 template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
 using submit_all_t = features::basic_feature<feature_id::submit_all, setup_flag::submit_all, false, M, F>;
 
+//! Least privilege (5.10): the ring is created disabled, IORING_REGISTER_RESTRICTIONS allows
+//! only the SQE opcodes ksvc's translations use (the route table's and the operations', plus the
+//! doorbell, cancellation and timeouts), the SQE flags its entries use and the registrations its
+//! features make, then the driving thread enables it. Anything else — a raw SQE with another
+//! opcode — fails with -EACCES. features().restricted says whether it is in effect.
+template <feature_mode M = feature_mode::on, fallback_policy F = fallback_policy::graceful>
+using restricted_t = features::basic_feature<feature_id::restricted, 0, false, M, F>;
+
 // The defaults as types of their own, so diagnostics and test names say what they are.
 struct coop_taskrun : coop_taskrun_t<> {};
 struct taskrun_flag : taskrun_flag_t<> {};
@@ -147,6 +155,7 @@ struct single_issuer : single_issuer_t<> {};
 struct defer_taskrun : defer_taskrun_t<> {};
 struct registered_ring_fd : registered_ring_fd_t<> {};
 struct submit_all : submit_all_t<> {};
+struct restricted : restricted_t<> {};
 
 //! CQ size (IORING_SETUP_CQSIZE): N entries instead of 2 x SQ — and, unless
 //! io_uring_options::max_inflight says otherwise, up to N entries in flight. A multishot stream

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstddef>
 #include <atomic>
+#include <bitset>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -44,6 +45,7 @@ struct effective_features {
     bool owner_thread = false;       //!< SINGLE_ISSUER/DEFER_TASKRUN/registered fd: one thread drives it
     unsigned iowq_bounded = 0, iowq_unbounded = 0; //!< io-wq limits set (0: the kernel's)
     unsigned fixed_files = 0;        //!< slots of the registered (sparse) file table, 0: none
+    bool restricted = false;         //!< IORING_REGISTER_RESTRICTIONS in effect (restricted<>)
     std::string notes;               //!< one line per fallback taken ("defer_taskrun -> coop_taskrun: …")
 };
 
@@ -72,6 +74,19 @@ struct ring_resource {
 };
 
 namespace detail {
+
+//! What a restricted ring allows (restricted<>): the SQE opcodes ksvc can emit, the SQE flags its
+//! entries use, the register operations its features and resources make after the ring is
+//! enabled.
+struct restriction_set {
+    std::bitset<256> sqe_ops;
+    std::bitset<64> register_ops;
+    std::uint8_t sqe_flags = 0;
+};
+restriction_set ksvc_restrictions() noexcept;
+//! IORING_REGISTER_RESTRICTIONS on a ring created disabled (0 or -errno). liburing 2.3's shared
+//! library does not export io_uring_register_restrictions: the syscall is made directly.
+int register_restrictions(int ring_fd, const restriction_set& set) noexcept;
 
 inline constexpr std::uint64_t liburing_timeout_tag = ~0ull; // LIBURING_UDATA_TIMEOUT: ignored
 inline constexpr std::uint64_t doorbell_tag = ~0ull - 1;
@@ -852,6 +867,7 @@ private:
     bool ring_open_ = false;
     bool disabled_ = false;     // created with R_DISABLED, enabled by attach_to_this_thread()
     std::atomic<bool> attached_{false};
+    bool want_restrictions_ = false; // restricted<>: registered by attach_to_this_thread, before enabling
     bool want_ring_fd_ = false; // registrations that belong to the driving thread
     bool want_iowq_ = false;
     bool want_resources_ = false;
