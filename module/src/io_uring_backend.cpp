@@ -63,7 +63,7 @@ int enable_rings(int ring_fd) noexcept {
 
 } // namespace
 
-restriction_set ksvc_restrictions() noexcept {
+restriction_set ksvc_restrictions(const capabilities& caps) noexcept {
     restriction_set s;
     // Every opcode a route or an operation can translate to…
     for (std::uint32_t n = 0; n < routing::x86_64_classes.size(); ++n)
@@ -76,16 +76,27 @@ restriction_set ksvc_restrictions() noexcept {
                       opcode::timeout, opcode::timeout_remove, opcode::futex_wait, opcode::futex_wake,
                       opcode::provide_buffers, opcode::remove_buffers, opcode::close, opcode::files_update, opcode::msg_ring})
         s.sqe_ops.set(static_cast<std::size_t>(op));
+    // The kernel refuses the whole set (EINVAL) if it names an opcode past its own last one.
+    for (std::size_t i = 0; i < s.sqe_ops.size(); ++i)
+        if (s.sqe_ops.test(i) && !caps.has(static_cast<opcode>(i))) s.sqe_ops.reset(i);
     s.sqe_flags = IOSQE_FIXED_FILE | IOSQE_IO_DRAIN | IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC |
                   IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
     // Registrations made after the ring is enabled: resources, the file table, the ring fd,
     // io-wq limits, and their teardown.
-    for (unsigned op : {IORING_REGISTER_BUFFERS, IORING_UNREGISTER_BUFFERS, IORING_REGISTER_FILES, IORING_UNREGISTER_FILES,
-                        IORING_REGISTER_FILES_UPDATE, IORING_REGISTER_PROBE, IORING_REGISTER_FILES2,
-                        IORING_REGISTER_FILES_UPDATE2, IORING_REGISTER_BUFFERS2, IORING_REGISTER_BUFFERS_UPDATE,
-                        IORING_REGISTER_IOWQ_MAX_WORKERS, IORING_REGISTER_RING_FDS, IORING_UNREGISTER_RING_FDS,
-                        IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING})
-        s.register_ops.set(op);
+    // (each with the kernel that introduced it: a register op past the kernel's last is EINVAL too)
+    struct reg {
+        unsigned op;
+        kernel_version since;
+    };
+    for (const reg r : {reg{IORING_REGISTER_BUFFERS, {5, 1}}, reg{IORING_UNREGISTER_BUFFERS, {5, 1}},
+                        reg{IORING_REGISTER_FILES, {5, 1}}, reg{IORING_UNREGISTER_FILES, {5, 1}},
+                        reg{IORING_REGISTER_FILES_UPDATE, {5, 5}}, reg{IORING_REGISTER_PROBE, {5, 6}},
+                        reg{IORING_REGISTER_FILES2, {5, 13}}, reg{IORING_REGISTER_FILES_UPDATE2, {5, 13}},
+                        reg{IORING_REGISTER_BUFFERS2, {5, 13}}, reg{IORING_REGISTER_BUFFERS_UPDATE, {5, 13}},
+                        reg{IORING_REGISTER_IOWQ_MAX_WORKERS, {5, 15}}, reg{IORING_REGISTER_RING_FDS, {5, 18}},
+                        reg{IORING_UNREGISTER_RING_FDS, {5, 18}}, reg{IORING_REGISTER_PBUF_RING, {5, 19}},
+                        reg{IORING_UNREGISTER_PBUF_RING, {5, 19}}})
+        if (caps.version >= r.since) s.register_ops.set(r.op);
     return s;
 }
 
@@ -479,7 +490,7 @@ void uring_engine::attach_to_this_thread() noexcept {
     attached_.store(true, std::memory_order_release);
     if (want_restrictions_ && disabled_) {
         want_restrictions_ = false;
-        const int r = register_restrictions(ring_.ring_fd, ksvc_restrictions());
+        const int r = register_restrictions(ring_.ring_fd, ksvc_restrictions(caps_));
         features_.restricted = r == 0;
         if (r != 0) {
             const std::string line = std::string("restricted: IORING_REGISTER_RESTRICTIONS failed (") + std::strerror(-r) +

@@ -44,7 +44,7 @@ int submit_raw(io_uring& ring, std::uint8_t opcode) {
 BOOST_AUTO_TEST_SUITE(restricted_ring)
 
 BOOST_AUTO_TEST_CASE(the_kernel_refuses_what_the_set_leaves_out) {
-    const detail::restriction_set set = detail::ksvc_restrictions();
+    const detail::restriction_set set = detail::ksvc_restrictions(current_capabilities());
     BOOST_TEST(set.sqe_ops.test(IORING_OP_READ));
     BOOST_TEST(set.sqe_ops.test(IORING_OP_ASYNC_CANCEL));
     BOOST_TEST(!set.sqe_ops.test(IORING_OP_URING_CMD)); // nothing in ksvc sends a uring_cmd

@@ -77,13 +77,14 @@ namespace detail {
 
 //! What a restricted ring allows (restricted<>): the SQE opcodes ksvc can emit, the SQE flags its
 //! entries use, the register operations its features and resources make after the ring is
-//! enabled.
+//! enabled — each only where the kernel of `caps` has it (the kernel refuses a set naming an
+//! opcode or register op it does not know).
 struct restriction_set {
     std::bitset<256> sqe_ops;
     std::bitset<64> register_ops;
     std::uint8_t sqe_flags = 0;
 };
-restriction_set ksvc_restrictions() noexcept;
+restriction_set ksvc_restrictions(const capabilities& caps) noexcept;
 //! IORING_REGISTER_RESTRICTIONS on a ring created disabled (0 or -errno). liburing 2.3's shared
 //! library does not export io_uring_register_restrictions: the syscall is made directly.
 int register_restrictions(int ring_fd, const restriction_set& set) noexcept;
