@@ -96,6 +96,7 @@ struct options {
     bool preserve = false;
     bool force = false;
     bool verify = false;
+    bool direct = false; // O_DIRECT on both files: the page cache is bypassed (rw only)
     std::optional<bool> progress; // unset: on when stderr is a terminal
     ksvc_cp::method method = ksvc_cp::method::automatic;
     unsigned qd = 16;
@@ -116,6 +117,7 @@ void usage(std::FILE* f) {
                  "      --no-progress    never show it\n"
                  "      --method M       auto (default), rw, splice or copy_file_range\n"
                  "      --verify         read back every copied file and compare it with its source\n"
+                 "      --direct         bypass the page cache (O_DIRECT on both files; copies with rw)\n"
                  "      --queue-depth N  chunks in flight for rw and splice (default 16)\n"
                  "      --chunk BYTES    chunk size for rw and splice (default 262144)\n"
                  "  -h, --help           show this help\n"
@@ -162,6 +164,8 @@ options parse_args(int argc, char** argv) {
             o.preserve = true;
         } else if (a == "--force") {
             o.force = true;
+        } else if (a == "--direct") {
+            o.direct = true;
         } else if (a == "--verify") {
             o.verify = true;
         } else if (a == "--progress") {
@@ -197,6 +201,12 @@ options parse_args(int argc, char** argv) {
                 }
             }
         }
+    }
+    if (o.direct) {
+        if (o.method != ksvc_cp::method::automatic && o.method != ksvc_cp::method::rw)
+            usage_error("--direct copies with --method rw (copy_file_range and splice go through the page cache)");
+        o.method = ksvc_cp::method::rw;
+        if (o.chunk % 4096 != 0) usage_error("--direct needs a --chunk that is a multiple of 4096");
     }
     if (o.operands.empty()) usage_error("missing file operand");
     if (o.operands.size() == 1) usage_error("missing destination file operand after '" + o.operands[0] + "'");
@@ -539,8 +549,11 @@ private:
     }
 
     void copy_file(const std::string& src, const std::string& dst, const file_info& s) {
-        const long in = call(ksvc::sys::openat(AT_FDCWD, src.c_str(), O_RDONLY | O_CLOEXEC));
-        if (in < 0) throw copy_error{"cannot open " + quoted(src) + " for reading: " + errstr(in)};
+        const int direct = o_.direct && s.st.stx_size > 0 ? O_DIRECT : 0;
+        const long in = call(ksvc::sys::openat(AT_FDCWD, src.c_str(), O_RDONLY | O_CLOEXEC | direct));
+        if (in < 0)
+            throw copy_error{"cannot open " + quoted(src) + " for reading" + (direct ? " with O_DIRECT" : "") + ": " + errstr(in) +
+                             (in == -EINVAL && direct ? " (the filesystem does not support direct I/O)" : "")};
         struct fd_guard {
             copier& c;
             int fd;
@@ -549,6 +562,16 @@ private:
             }
         } in_guard{*this, static_cast<int>(in)};
         open_dst out = open_destination(src, dst, s);
+        // O_DIRECT on the destination once it exists (open_destination's O_EXCL/O_TRUNC logic
+        // stays the same): a filesystem that cannot do it says EINVAL here.
+        if (direct)
+            if (const long r = call(ksvc::sys::fcntl(out.fd, F_SETFL, O_DIRECT)); r < 0) {
+                call(ksvc::sys::close(out.fd));
+                if (out.removable) call(ksvc::sys::unlinkat(AT_FDCWD, dst.c_str(), 0));
+                call(ksvc::sys::close(static_cast<int>(in)));
+                throw copy_error{"cannot write " + quoted(dst) + " with O_DIRECT: " + errstr(r) +
+                                 " (the filesystem does not support direct I/O)"};
+            }
         fd_guard out_guard{*this, out.fd};
         auto fail = [&](const std::string& what, long err) {
             // The partial destination goes: a half-copied file must not pass for a copy.
@@ -567,7 +590,8 @@ private:
         if (const long r = copy_data(static_cast<int>(in), out.fd, data, s); r < 0) fail("error writing", r);
         // Trailing hole (or a file of holes only): the size comes from ftruncate.
         const std::uint64_t end = data.empty() ? 0 : data.back().off + data.back().len;
-        if (end < size)
+        // O_DIRECT writes whole blocks: a tail that is not one was padded, and is cut back here.
+        if (end < size || (direct && size % 4096 != 0))
             if (const long r = call(ksvc::sys::ftruncate(out.fd, static_cast<off_t>(size))); r < 0) fail("error extending", r);
         if (o_.preserve) finish_metadata(out.fd, dst, s, s.st.stx_mode & 07777, false);
         const int ofd = out_guard.fd;
@@ -700,6 +724,7 @@ private:
         auto start_read = [&](std::size_t i) -> long {
             slot& s = slots_[i];
             s.len = static_cast<std::uint32_t>(s.end - s.pos);
+            if (o_.direct) s.len = (s.len + 4095u) & ~4095u; // whole blocks; the read stops at the end of file
             s.done = 0;
             s.writing = false;
             if (splice) {
@@ -743,11 +768,22 @@ private:
                         continue;
                     }
                     s.len = static_cast<std::uint32_t>(r); // a short read: the rest is read next
+                    if (o_.direct && s.len % 4096u != 0) {
+                        if (s.pos + s.len < s.end) { // mid-file: only the whole blocks are kept
+                            s.len &= ~4095u;
+                            if (s.len == 0) {
+                                note(start_read(i));
+                                continue;
+                            }
+                        } else {
+                            s.len = (s.len + 4095u) & ~4095u; // the tail: padded, then truncated
+                        }
+                    }
                     note(start_write(i));
                 } else if ((s.done += static_cast<std::uint32_t>(r)) < s.len) {
                     note(start_write(i)); // a short write: resume it
                 } else {
-                    bar_->add(s.len);
+                    bar_->add(std::min<std::uint64_t>(s.len, s.end - s.pos));
                     s.pos += s.len;
                     if (s.pos < s.end || take_chunk(s)) note(start_read(i));
                 }

@@ -51,6 +51,20 @@ done
 : >empty && "$K" empty empty-copy; check "an empty file" test -f empty-copy -a ! -s empty-copy
 "$K" /proc/self/status status-copy; check "a /proc file (size 0, read to the end)" grep -q '^Name:' status-copy
 
+# --- O_DIRECT ---------------------------------------------------------------------------------
+head -c 3000001 /dev/urandom >odd.bin # not a whole number of blocks: the tail is padded, then cut
+if "$K" --direct odd.bin odd-direct.bin 2>direct.err; then
+    check "--direct copies every byte of an odd-sized file" cmp -s odd.bin odd-direct.bin
+    "$K" --direct --chunk 8192 --queue-depth 2 src.bin src-direct.bin
+    check "--direct with small chunks" cmp -s src.bin src-direct.bin
+elif grep -q "does not support direct I/O" direct.err; then
+    printf 'skip  --direct: this filesystem has no O_DIRECT (%s)\n' "$(cat direct.err)"
+else
+    fail "--direct ($(cat direct.err))"
+fi
+expect_error "--direct with another method" "--direct copies with --method rw" --direct --method splice src.bin x
+expect_error "--direct with a chunk that is not whole blocks" "multiple of 4096" --direct --chunk 5000 src.bin x
+
 # --- into a directory, several sources --------------------------------------------------------
 mkdir into
 "$K" src.bin small.txt into; check "SRC... DIR copies each into DIR" cmp -s src.bin into/src.bin

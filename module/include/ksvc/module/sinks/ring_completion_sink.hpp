@@ -18,7 +18,7 @@ class ring_completion_sink {
 public:
     explicit ring_completion_sink(std::size_t capacity = 4096)
         : mask_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity) - 1),
-          buf_(std::make_unique<completion_entry[]>(mask_ + 1)) {}
+          buf_(mask_ + 1) {}
 
     bool push(const completion_entry& c) noexcept {
         if (staged_ - head_.load(std::memory_order_acquire) > mask_) return false;
@@ -48,7 +48,7 @@ public:
 
 private:
     const std::size_t mask_;
-    std::unique_ptr<completion_entry[]> buf_;
+    zero_page_array<completion_entry> buf_;
     std::size_t staged_ = 0; // dispatcher-private
     waker wake_{};
     alignas(cache_line) std::atomic<std::size_t> tail_{0};
