@@ -1,7 +1,7 @@
 # cmake -DSTRACE=<strace> -DEMBEDDED=<ksvc-embedded> -DDEFAULT=<ksvc-demo> -DWORK=<dir> -P check_setups.cmake
-# embedded_instance probes nothing at start-up: counts io_uring_setup calls with strace — the
-# start-up check's one ring, the instance's ring and the private ring its engine opens for
-# call() (taken up front) — against default_instance's probe (trial setups of each flag).
+# embedded_instance probes nothing at start-up: counts io_uring_setup calls with strace — in
+# inline mode exactly one, its own ring, which the start-up check probes before enabling it —
+# against default_instance's probe (a trial setup per flag).
 function(count_setups out_var)
   set(log "${WORK}/strace-${out_var}.log")
   execute_process(COMMAND ${STRACE} -f -qq -e trace=io_uring_setup -o ${log} ${ARGN}
@@ -25,8 +25,8 @@ if(embedded EQUAL -1 OR default EQUAL -1)
   return()
 endif()
 message(STATUS "io_uring_setup calls: embedded_instance ${embedded}, default_instance (ksvc-demo) ${default}")
-if(NOT embedded EQUAL 3)
-  message(FATAL_ERROR "embedded_instance made ${embedded} io_uring_setup calls; expected 3 (the start-up check's ring, its ring and its call ring)")
+if(NOT embedded EQUAL 1)
+  message(FATAL_ERROR "embedded_instance made ${embedded} io_uring_setup calls; expected 1 (its own ring)")
 endif()
 if(NOT default GREATER 5)
   message(FATAL_ERROR "default_instance made only ${default} io_uring_setup calls: is the comparison still a probe?")

@@ -477,7 +477,8 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
     calls_ = std::make_unique<call_ring_pool>(caps_, env_);
     // One private ring up front: its fd is taken now, not at some later first call (a test, or
     // a program, that saw a descriptor number free must not find ksvc's ring behind it).
-    if (auto* r = calls_->acquire()) calls_->release(r);
+    if (o.reserve_call_ring)
+        if (auto* r = calls_->acquire()) calls_->release(r);
 }
 
 uring_engine::~uring_engine() {

@@ -1,9 +1,12 @@
 #include <ksvc/module/profiles/kernel_profile.hpp>
 
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <system_error>
+#include <vector>
 
 #include <liburing.h>
 
@@ -40,7 +43,7 @@ std::string profile_shortfall(const capabilities& running, kernel_version promis
 // ---- embedded_instance's start-up check --------------------------------------------------------
 
 void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, std::uint32_t setup_flags,
-                          std::uint32_t features) {
+                          std::uint32_t features, int ring_fd, std::uint32_t ring_features) {
     capabilities running;
     utsname u{};
     if (::uname(&u) == 0)
@@ -51,18 +54,25 @@ void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, st
     if (const capabilities env = running.with_environment(); !env.io_uring_available)
         throw std::system_error(make_error_code(errc::io_uring_unavailable), "embedded_instance: " + env.unavailable_reason);
     io_uring ring{};
-    if (const int r = ::io_uring_queue_init(2, &ring, 0); r < 0)
-        throw std::system_error(make_error_code(errc::io_uring_unavailable),
-                                std::string("embedded_instance: io_uring_setup failed: ") + std::strerror(-r) +
-                                    (r == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : ""));
-    running.features = ring.features;
-    running.setup_flags = setup_flags; // the instance's own ring setup checks the flags it uses
-    if (io_uring_probe* probe = ::io_uring_get_probe_ring(&ring)) {
-        for (int op = 0; op <= probe->last_op && op < 256; ++op)
-            if (probe->ops[op].flags & IO_URING_OP_SUPPORTED) running.opcodes.set(static_cast<std::size_t>(op));
-        ::io_uring_free_probe(probe);
+    const bool own_ring = ring_fd < 0;
+    if (own_ring) {
+        if (const int r = ::io_uring_queue_init(2, &ring, 0); r < 0)
+            throw std::system_error(make_error_code(errc::io_uring_unavailable),
+                                    std::string("embedded_instance: io_uring_setup failed: ") + std::strerror(-r) +
+                                        (r == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : ""));
+        ring_fd = ring.ring_fd;
+        ring_features = ring.features;
     }
-    ::io_uring_queue_exit(&ring);
+    running.features = ring_features;
+    running.setup_flags = setup_flags; // the instance's own ring setup checks the flags it uses
+    // IORING_REGISTER_PROBE directly (liburing's helper wants a struct io_uring).
+    constexpr unsigned probe_ops = 256;
+    std::vector<std::byte> buf(sizeof(io_uring_probe) + probe_ops * sizeof(io_uring_probe_op));
+    auto* probe = reinterpret_cast<io_uring_probe*>(buf.data());
+    if (::syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PROBE, probe, probe_ops) == 0)
+        for (int op = 0; op <= probe->last_op && op < static_cast<int>(probe_ops); ++op)
+            if (probe->ops[op].flags & IO_URING_OP_SUPPORTED) running.opcodes.set(static_cast<std::size_t>(op));
+    if (own_ring) ::io_uring_queue_exit(&ring);
     running = running.with_environment();
     const std::string missing = profile_shortfall(running, promised, opcodes, setup_flags, features);
     if (!missing.empty()) throw std::system_error(make_error_code(errc::profile_mismatch), "embedded_instance: " + missing);

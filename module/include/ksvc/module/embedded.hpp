@@ -2,9 +2,10 @@
 //! embedded_instance<Profile> — for a target whose kernel is known at build time: the routes
 //! are computed by the compiler (static_router<Profile>), the ring's features are fixed by the
 //! profile (strict: a kernel that refuses one is a deployment error, not a fallback), and
-//! nothing is probed at start-up — no capability snapshot, no trial rings. Instead, before
-//! anything starts, one small ring and one IORING_REGISTER_PROBE check that the running kernel
-//! offers every opcode and feature the profile promises; a lesser kernel gets
+//! nothing is probed at start-up — no capability snapshot, no trial rings. Instead one
+//! IORING_REGISTER_PROBE checks that the running kernel offers every opcode and feature the
+//! profile promises (inline: on the instance's own ring before it is enabled; threaded: on a
+//! small ring of its own before the loop thread starts); a lesser kernel gets
 //! std::system_error(errc::profile_mismatch) naming what it lacks (setup flags are checked by
 //! the instance's own ring setup, which fails on a missing one).
 //!
@@ -47,11 +48,13 @@ using embedded_io_uring = std::conditional_t<
                                           io_uring_backend<restricted_t<feature_mode::on, fallback_policy::strict>>,
                                           basic_io_uring>>>;
 
-//! Checks, with one ring setup and one IORING_REGISTER_PROBE, that the running kernel offers
-//! the profile's opcodes and features; throws std::system_error naming what is missing
-//! (errc::profile_mismatch), or errc::io_uring_unavailable naming why io_uring is refused.
+//! Checks, with one IORING_REGISTER_PROBE, that the running kernel offers the profile's opcodes
+//! and features; throws std::system_error naming what is missing (errc::profile_mismatch), or
+//! errc::io_uring_unavailable naming why io_uring is refused. `ring_fd` < 0: on a 2-entry ring
+//! of its own; else on that ring (not yet enabled, or driven by this thread), whose
+//! IORING_FEAT_* are `ring_features`.
 void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, std::uint32_t setup_flags,
-                          std::uint32_t features);
+                          std::uint32_t features, int ring_fd = -1, std::uint32_t ring_features = 0);
 
 template <kernel_profile P>
 using embedded_base = instance<static_router<P>, embedded_io_uring<P>, lazy_pool, eventfd_notifier, heap_buffers>;
@@ -61,11 +64,22 @@ class embedded_instance : public embedded_base<P> {
 public:
     //! Verifies the kernel, then builds the instance on the profile's capabilities (o.caps is
     //! ignored: the profile is the snapshot).
-    explicit embedded_instance(instance_options o = {}) : embedded_base<P>(checked(o)) {}
+    explicit embedded_instance(instance_options o = {}) : embedded_base<P>(checked(o)) {
+        // Inline: the ring is not enabled until the owner first drives it — probe it now, on
+        // this (the owner's) thread, instead of setting up a ring only to check.
+        if (this->loop().mode() == dispatch_mode::inline_mode)
+            verify_kernel_offers(P::version, P::opcodes, P::setup_flags, P::features, this->backend().ring_fd(),
+                                 this->features().ring_features);
+    }
 
 private:
     static instance_options checked(instance_options o) {
-        verify_kernel_offers(P::version, P::opcodes, P::setup_flags, P::features);
+        // Threaded: checked before anything starts, on a ring of its own. Inline: the
+        // environment now (no ring at all where io_uring is forbidden), the kernel in the body.
+        if (!(o.mode && *o.mode == dispatch_mode::inline_mode))
+            verify_kernel_offers(P::version, P::opcodes, P::setup_flags, P::features);
+        else if (const capabilities env = profile_capabilities<P>().with_environment(); !env.io_uring_available)
+            throw std::system_error(make_error_code(errc::io_uring_unavailable), "embedded_instance: " + env.unavailable_reason);
         static const capabilities caps = profile_capabilities<P>();
         o.caps = &caps;
         return o;

@@ -91,6 +91,10 @@ struct io_uring_options {
     //! op::send_auto to a peer on this machine (loopback, or one of its own addresses): the
     //! kernel always copies then, so plain send unless this is set (tests use it to reach SEND_ZC).
     bool zc_local_peers = false;
+    //! Open one private ring for the blocking facade at construction (its fd is taken now, not
+    //! at some later first call). The instance turns it off in inline mode, whose call() never
+    //! uses a private ring (one io_uring_setup less at start-up).
+    bool reserve_call_ring = true;
 };
 
 namespace detail {
