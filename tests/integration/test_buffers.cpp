@@ -20,6 +20,7 @@
 
 #include <ksvc/executor/op.hpp>
 #include <ksvc/executor/sys.hpp>
+#include <ksvc/module/counters/publisher.hpp>
 #include <ksvc/module/presets.hpp>
 
 #include "support/fixtures.hpp"
@@ -159,6 +160,7 @@ BOOST_DATA_TEST_CASE(an_empty_ring_gives_enobufs_then_recovers, bdata::make(mode
     std::vector<provided_buffer_ring::lease> held;
     std::string received;
     bool enobufs = false;
+    std::uint64_t enobufs_seen = 0; // the live counters must say the same
     for (int round = 0; round < 40 && received.size() < msg.size(); ++round) {
         BOOST_REQUIRE(!inst.submit(op::tagged(op::recv_multishot(server, inst.buffers().group()), 9)));
         bool done = false;
@@ -177,6 +179,7 @@ BOOST_DATA_TEST_CASE(an_empty_ring_gives_enobufs_then_recovers, bdata::make(mode
                     if (received.size() < msg.size()) {
                         BOOST_TEST(c.result == -ENOBUFS, c);
                         enobufs = enobufs || c.result == -ENOBUFS;
+                        enobufs_seen += c.result == -ENOBUFS;
                     }
                 }
             }
@@ -185,6 +188,7 @@ BOOST_DATA_TEST_CASE(an_empty_ring_gives_enobufs_then_recovers, bdata::make(mode
         held.clear();                   // recycle, then re-arm
     }
     BOOST_TEST(enobufs);
+    if (inst.counters()) BOOST_TEST(read_totals(*inst.counters()).enobufs == enobufs_seen); // ksvc-top's ENOBUFS column
     BOOST_TEST((received == msg));
     BOOST_TEST(inst.buffers().in_use() == 0u);
     // The last stream may still be armed (6.18 waits for data before it picks a buffer) or may

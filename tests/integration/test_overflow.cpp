@@ -14,6 +14,7 @@
 
 #include <ksvc/executor/op.hpp>
 #include <ksvc/executor/sys.hpp>
+#include <ksvc/module/counters/publisher.hpp>
 #include <ksvc/module/presets.hpp>
 
 #include "support/fixtures.hpp"
@@ -59,6 +60,12 @@ BOOST_DATA_TEST_CASE(a_tiny_cq_overflows_and_loses_nothing, bdata::make(modes), 
     for (std::uint64_t id = 1; id <= count; ++id) wrong += seen[id] != 1;
     BOOST_TEST(wrong == 0u);
     BOOST_TEST(inst.backend().overflow_flushes() > 0u); // the CQ did overflow
+    if (const counters_block* b = inst.counters()) { // what ksvc-top shows: refreshed every loop turn
+        if (mode == dispatch_mode::inline_mode) inst.run_once(false);
+        BOOST_TEST(b->cq_overflows.load() > 0u);
+        BOOST_TEST(b->cq_overflows.load() <= inst.backend().overflow_flushes());
+        BOOST_TEST(read_totals(*b).tier_calls[static_cast<std::size_t>(tier::io_uring)] == count);
+    }
     BOOST_TEST(inst.backend().inflight() == 0u);
 }
 
