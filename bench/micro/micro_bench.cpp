@@ -62,9 +62,9 @@ ksvc::instance_options opts(ksvc::dispatch_mode m) {
 
 // ---- route lookup ---------------------------------------------------------------------------
 
-void BM_route_lookup_probe_router(benchmark::State& state) {
-    const ksvc::probe_router r;
-    // A mix of tiers, in an order the branch predictor cannot learn in one pass.
+// A mix of tiers, in an order the branch predictor cannot learn in one pass.
+template <class Router>
+void route_lookups(benchmark::State& state, const Router& r) {
     std::array<std::uint32_t, 256> nrs{};
     std::uint32_t x = 12345;
     for (auto& n : nrs) {
@@ -78,23 +78,11 @@ void BM_route_lookup_probe_router(benchmark::State& state) {
     }
     state.SetItemsProcessed(state.iterations());
 }
+void BM_route_lookup_probe_router(benchmark::State& state) { route_lookups(state, ksvc::probe_router{}); }
 BENCHMARK(BM_route_lookup_probe_router);
-
 // The same lookups through static_router (the table computed at compile time).
 void BM_route_lookup_static_router(benchmark::State& state) {
-    const ksvc::static_router<ksvc::linux_6_18> r;
-    std::array<std::uint32_t, 256> nrs{};
-    std::uint32_t x = 12345;
-    for (auto& n : nrs) {
-        x = x * 1103515245u + 12345u;
-        n = (x >> 8) % 460;
-    }
-    std::size_t i = 0;
-    for (auto _ : state) {
-        const ksvc::route_info ri = r.route(nrs[i++ & 255]);
-        benchmark::DoNotOptimize(ri);
-    }
-    state.SetItemsProcessed(state.iterations());
+    route_lookups(state, ksvc::static_router<ksvc::linux_6_18>{});
 }
 BENCHMARK(BM_route_lookup_static_router);
 

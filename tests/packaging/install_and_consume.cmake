@@ -19,13 +19,7 @@ foreach(v KSVC_SOURCE_DIR KSVC_BUILD_DIR KSVC_VERSION CONSUMER_DIR TEST_PACKAGE_
   endif()
 endforeach()
 
-function(run what)
-  execute_process(COMMAND ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${what} failed (exit ${rc}):\n  ${ARGN}\n--- stdout\n${out}\n--- stderr\n${err}")
-  endif()
-  set(run_out "${out}" PARENT_SCOPE)
-endfunction()
+include("${CMAKE_CURRENT_LIST_DIR}/common.cmake")
 
 # Runs a built program; its stdout must match `expect`. Exit 77 is recorded in `skipped` (the
 # caller's) instead of failing.
