@@ -52,7 +52,7 @@ struct instance_options {
     std::uint16_t buffer_group = 0;  //!< provided_buffer_ring: its buffer group id
     bool buffer_incremental = true;  //!< provided_buffer_ring: incremental consumption where the kernel has it (6.12)
     //! Live counters in a shared-memory file only this user can read (ksvc-top shows them;
-    //! ksvc/module/counters/publisher.hpp). Unset: on unless KSVC_COUNTERS=0.
+    //! ksvc/module/counters/publisher.hpp). Unset: on unless KSVC_COUNTERS is 0, off, no or false.
     std::optional<bool> publish_counters{};
     std::string name = "ksvc"; //!< how ksvc-top names this instance
 };
