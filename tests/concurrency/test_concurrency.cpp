@@ -364,6 +364,45 @@ BOOST_AUTO_TEST_CASE(blocking_facade_and_async_submitters_together) {
     BOOST_TEST(call_wrong.load() == 0u);
 }
 
+// Threaded mode: run_once() and run() from a thread other than the loop's do nothing (they
+// used to drive the loop a second time, racing the loop thread on a plain ring); every entry
+// still completes once, delivered by the loop thread.
+BOOST_AUTO_TEST_CASE(threaded_run_once_from_another_thread_does_not_drive_the_loop) {
+    instance_options o;
+    o.mode = dispatch_mode::threaded;
+    o.ring.entries = 4;
+    o.submit_capacity = 8;
+    default_instance inst(o);
+    unique_fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    const char byte = 'x';
+    constexpr std::uint64_t count = 2000;
+    std::vector<int> seen(count + 1, 0);
+    std::uint64_t next = 1, got = 0;
+    completion_entry out[32];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got < count && std::chrono::steady_clock::now() < deadline) {
+        while (next <= count) {
+            submit_entry e = sys::write(null, &byte, 1);
+            e.corr_id = next;
+            if (inst.submit(e)) break;
+            ++next;
+        }
+        BOOST_TEST(inst.run_once(false) == 0u); // not this thread's loop
+        inst.run();                              // returns at once
+        const std::size_t n = inst.poll(out);
+        for (std::size_t i = 0; i < n; ++i) {
+            BOOST_REQUIRE(out[i].corr_id >= 1 && out[i].corr_id <= count);
+            BOOST_TEST(out[i].result == 1);
+            ++seen[out[i].corr_id];
+        }
+        got += n;
+    }
+    BOOST_TEST(got == count);
+    std::size_t wrong = 0;
+    for (std::uint64_t id = 1; id <= count; ++id) wrong += seen[id] != 1;
+    BOOST_TEST(wrong == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(bounded_ring_mpmc_stress) {
     constexpr std::size_t producers = 4, consumers = 4;
     constexpr std::size_t per = ring_items / producers;

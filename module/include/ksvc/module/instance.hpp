@@ -188,14 +188,18 @@ public:
         }
     }
 
+    //! Inline mode: one loop iteration on the owner's thread (see dispatcher::run_once).
+    //! Threaded mode: the loop thread drives itself; this does nothing and returns 0 (driving
+    //! the loop from a second thread would race it).
     std::size_t run_once(bool may_block = false, int timeout_ms = -1) noexcept {
-        if (forked()) return 0;
+        if (forked() || opts_.mode == dispatch_mode::threaded) return 0;
         const std::size_t n = dispatcher_.run_once(may_block, timeout_ms);
         if (!features_final_) publish_features();
         return n;
     }
+    //! Inline mode: loops until stop(). Threaded mode: returns at once (the loop thread runs).
     void run() noexcept {
-        if (forked()) return;
+        if (forked() || opts_.mode == dispatch_mode::threaded) return;
         if (!features_final_) { // the ring attaches on the first turn
             dispatcher_.run_once(false);
             publish_features();
