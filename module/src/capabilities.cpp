@@ -110,7 +110,18 @@ capabilities detect_capabilities() {
 }
 
 const capabilities& current_capabilities() {
-    static const capabilities snapshot = detect_capabilities().with_environment();
+    static const capabilities snapshot = [] {
+        // KSVC_DISABLE_IO_URING forbids even the probe: where a blocked io_uring_setup kills
+        // the process (a seccomp filter returning SIGSYS), not a single one may be made.
+        capabilities unprobed;
+        utsname u{};
+        if (::uname(&u) == 0)
+            if (auto v = kernel_version::parse(u.release)) unprobed.version = *v;
+        unprobed.io_uring_disabled_sysctl = read_io_uring_disabled_sysctl();
+        unprobed.io_uring_available = true; // provisional: only to see what the environment says
+        if (capabilities env = unprobed.with_environment(); !env.io_uring_available) return env;
+        return detect_capabilities().with_environment();
+    }();
     return snapshot;
 }
 
