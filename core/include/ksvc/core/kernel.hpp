@@ -33,6 +33,13 @@ inline constexpr info table[] = {
     {defer_taskrun, "DEFER_TASKRUN", {6, 1}}, {no_mmap, "NO_MMAP", {6, 5}},
     {registered_fd_only, "REGISTERED_FD_ONLY", {6, 5}}, {no_sqarray, "NO_SQARRAY", {6, 6}},
 };
+//! The IORING_SETUP_* bits kernel `v` accepts, from the table.
+constexpr std::uint32_t available_in(kernel_version v) noexcept {
+    std::uint32_t bits = 0;
+    for (const auto& f : table)
+        if (v >= f.since) bits |= f.bit;
+    return bits;
+}
 } // namespace setup_flag
 
 //! IORING_FEAT_* bits reported by io_uring_setup (kernel ABI).
@@ -56,6 +63,13 @@ inline constexpr info table[] = {
     {linked_file, "LINKED_FILE", {5, 17}}, {reg_reg_ring, "REG_REG_RING", {6, 3}},
     {recvsend_bundle, "RECVSEND_BUNDLE", {6, 10}},
 };
+//! The IORING_FEAT_* bits kernel `v` reports, from the table.
+constexpr std::uint32_t available_in(kernel_version v) noexcept {
+    std::uint32_t bits = 0;
+    for (const auto& f : table)
+        if (v >= f.since) bits |= f.bit;
+    return bits;
+}
 } // namespace ring_feature
 
 //! An immutable description of the kernel's io_uring. Obtain the live one from
@@ -94,10 +108,8 @@ struct capabilities {
         }
         for (const auto& o : opcode_table)
             if (v >= o.since) c.opcodes.set(static_cast<std::size_t>(o.op));
-        for (const auto& f : setup_flag::table)
-            if (v >= f.since) c.setup_flags |= f.bit;
-        for (const auto& f : ring_feature::table)
-            if (v >= f.since) c.features |= f.bit;
+        c.setup_flags = setup_flag::available_in(v);
+        c.features = ring_feature::available_in(v);
         c.io_uring_disabled_sysctl = 0;
         return c;
     }

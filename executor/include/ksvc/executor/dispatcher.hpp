@@ -274,14 +274,13 @@ private:
         if (r.tier == tier::io_uring && !bound) {
             if (ring_only || backend_owner_bound()) return false;
             if constexpr (requires(B& b, completion_entry& c) { b.call_here(e, r, timeout_ms, c); }) {
-                count_caller_start(tier::io_uring, e.nr);
+                count_caller(tier::io_uring, e.nr); // before it runs: a blocked call shows in flight
                 if (p_.backend.call_here(e, r, timeout_ms, out)) {
-                    count_caller(tier::io_uring, e.nr);
                     caller_done(tier::io_uring, out);
                     if (out.result >= 0) p_.page.observe(e.nr);
                     return true;
                 }
-                count_caller_abandoned(tier::io_uring, e.nr); // goes through the loop instead
+                uncount_caller(tier::io_uring, e.nr); // goes through the loop instead
             }
             if (!r.worker_safe || ring_only) return false;
         } else if (ring_only) {
@@ -508,20 +507,16 @@ private:
         }
     }
     // The blocking facade: any thread, so locked increments (these calls are not the hot path).
-    void count_caller_start(tier t, std::uint32_t nr) noexcept {
+    // count_caller: a call about to run on the caller's thread or its private ring;
+    // uncount_caller: one the private ring did not take after all (it goes through the loop).
+    void count_caller(tier t, std::uint32_t nr) noexcept { add_caller(t, nr, 1); }
+    void uncount_caller(tier t, std::uint32_t nr) noexcept { add_caller(t, nr, ~std::uint64_t{0}); }
+    void add_caller(tier t, std::uint32_t nr, std::uint64_t n) noexcept { // n: 1, or -1 as it wraps
+        const auto ti = static_cast<std::size_t>(t);
+        caller_tier_[ti].fetch_add(n, std::memory_order_relaxed);
         if (!counters_) return;
-        counters_->callers.tier_calls[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
-        counters_->callers.calls[counter_index(nr)].fetch_add(1, std::memory_order_relaxed);
-    }
-    void count_caller_abandoned(tier t, std::uint32_t nr) noexcept {
-        if (!counters_) return;
-        counters_->callers.tier_calls[static_cast<std::size_t>(t)].fetch_sub(1, std::memory_order_relaxed);
-        counters_->callers.calls[counter_index(nr)].fetch_sub(1, std::memory_order_relaxed);
-    }
-    // A call about to run on the caller's thread (or its private ring, already started).
-    void count_caller(tier t, std::uint32_t nr) noexcept {
-        caller_tier_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
-        if (t != tier::io_uring) count_caller_start(t, nr); // a private-ring call counted itself before it ran
+        counters_->callers.tier_calls[ti].fetch_add(n, std::memory_order_relaxed);
+        counters_->callers.calls[counter_index(nr)].fetch_add(n, std::memory_order_relaxed);
     }
     void caller_done(tier t, const completion_entry& c) noexcept {
         if (!counters_) return;

@@ -117,7 +117,7 @@ public:
     //! Throws std::invalid_argument when `o.mode` contradicts the type (or picks threaded
     //! dispatch for a pool that runs on the dispatching thread), before anything is built.
     explicit instance(instance_options o = {})
-        : opts_(resolve_mode(without_call_ring_inline(o))), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
+        : opts_(resolve_mode(o)), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
           buffers_(detail::make_policy<P>(o, caps_)), backend_(detail::make_policy<B>(opts_, caps_)),
           workers_(detail::make_policy<W>(o, caps_)), notifier_(detail::make_policy<N>(o, caps_)),
           doorbell_(detail::make_policy<N>(o, caps_)), sink_(o.sink_capacity),
@@ -229,13 +229,6 @@ public:
     const counters_publisher& counters_file() const noexcept { return counters_; }
 
 private:
-    // Inline mode's call() never uses a private ring: do not open one up front.
-    static instance_options without_call_ring_inline(instance_options o) {
-        const bool is_inline = D::fixed_mode ? *D::fixed_mode == dispatch_mode::inline_mode
-                                             : (o.mode && *o.mode == dispatch_mode::inline_mode);
-        if (is_inline) o.ring.reserve_call_ring = false;
-        return o;
-    }
     static instance_options resolve_mode(instance_options o) {
         auto name = [](dispatch_mode m) { return m == dispatch_mode::threaded ? "threaded" : "inline_mode"; };
         if constexpr (D::fixed_mode.has_value()) {
@@ -249,6 +242,8 @@ private:
         }
         if (*o.mode == dispatch_mode::threaded && detail::runs_on_dispatching_thread<W>)
             throw std::invalid_argument(detail::threaded_inline_worker_message);
+        // Inline mode's call() never uses a private ring: do not open one up front.
+        if (*o.mode == dispatch_mode::inline_mode) o.ring.reserve_call_ring = false;
         return o;
     }
 

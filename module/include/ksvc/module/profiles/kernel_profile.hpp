@@ -64,13 +64,6 @@ constexpr opcode_set opcodes_of(kernel_version v) {
         return v >= o.since ? s.with(static_cast<std::size_t>(o.op)) : s;
     });
 }
-template <class Table>
-constexpr std::uint32_t bits_of(const Table& table, kernel_version v) {
-    std::uint32_t bits = 0;
-    for (const auto& f : table)
-        if (v >= f.since) bits |= f.bit;
-    return bits;
-}
 } // namespace detail
 
 //! The profile of kernel Major.Minor as ksvc's tables describe it (io_uring enabled).
@@ -78,8 +71,8 @@ template <unsigned Major, unsigned Minor>
 struct model_profile {
     static constexpr kernel_version version{Major, Minor, 0};
     static constexpr opcode_set opcodes = detail::opcodes_of(version);
-    static constexpr std::uint32_t setup_flags = detail::bits_of(setup_flag::table, version);
-    static constexpr std::uint32_t features = detail::bits_of(ring_feature::table, version);
+    static constexpr std::uint32_t setup_flags = setup_flag::available_in(version);
+    static constexpr std::uint32_t features = ring_feature::available_in(version);
 };
 
 //! The long-term kernels and the one ksvc is developed on.
