@@ -7,6 +7,7 @@ endif()
 option(KSVC_BUILD_TESTS "Build the test suites" ${_ksvc_top})
 option(KSVC_BUILD_EXAMPLES "Build the examples (ksvc-probe, demo)" ${_ksvc_top})
 option(KSVC_BUILD_BENCHMARKS "Build the benchmarks (needs Google Benchmark)" OFF)
+option(KSVC_BUILD_IO_URING_PROBE "Let ksvc probe io_uring at run time (OFF: never call io_uring_setup; every instance serves through epoll — for platforms whose seccomp filter kills on io_uring)" ON)
 option(KSVC_DEV_WERROR "Treat warnings in ksvc's own code as errors" ${_ksvc_top})
 
 set(CMAKE_CXX_STANDARD 20)

@@ -11,7 +11,10 @@
 // Then a table: every syscall used, the tier and opcode it was routed to, and how many calls.
 //
 //   ksvc-demo [--inline] [--size MiB] [--quiet]
-// Exit status: 0 when every result was verified, 1 on a failure, 77 when io_uring is unavailable.
+// Where the process may not use io_uring (sysctl, a seccomp filter, KSVC_DISABLE_IO_URING), the
+// same work runs through the epoll backend default_instance falls back to; Tier 1 then reads
+// "epoll" in the table.
+// Exit status: 0 when every result was verified, 1 on a failure, 2 on a usage error.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -101,15 +104,21 @@ public:
         return {buf_.data(), n};
     }
 
+    // Tier 1 is whichever backend serves it: io_uring, or epoll where io_uring is refused.
+    std::string tier_name(ksvc::tier t) const {
+        if (t == ksvc::tier::io_uring) return inst_.backend().name();
+        return std::string(ksvc::to_string(t));
+    }
     void print_table() const {
         std::size_t per_tier[ksvc::tier_count] = {};
         std::uint64_t calls_per_tier[ksvc::tier_count] = {};
         say("\n  %-12s %-12s %-10s %7s %7s\n", "syscall", "tier", "opcode", "calls", "failed");
         for (const auto& [n, s] : stats_) {
             const ksvc::route_info r = inst_.router().route(n);
-            const std::string op = r.op == ksvc::opcode::none ? "-" : std::string(ksvc::to_string(r.op));
+            const bool sqe = r.op != ksvc::opcode::none && inst_.backend().on_primary();
+            const std::string op = sqe ? std::string(ksvc::to_string(r.op)) : "-";
             say("  %-12.*s %-12s %-10s %7llu %7llu\n", static_cast<int>(name_of(n).size()), name_of(n).data(),
-                std::string(ksvc::to_string(r.tier)).c_str(), op.c_str(), static_cast<unsigned long long>(s.calls),
+                tier_name(r.tier).c_str(), op.c_str(), static_cast<unsigned long long>(s.calls),
                 static_cast<unsigned long long>(s.failed));
             ++per_tier[static_cast<std::size_t>(r.tier)];
             calls_per_tier[static_cast<std::size_t>(r.tier)] += s.calls;
@@ -117,15 +126,15 @@ public:
         say("\n  by tier:\n");
         for (std::size_t t = 0; t < ksvc::tier_count; ++t)
             say("    %-12s %5llu calls of %2zu different syscalls\n",
-                std::string(ksvc::to_string(static_cast<ksvc::tier>(t))).c_str(),
+                tier_name(static_cast<ksvc::tier>(t)).c_str(),
                 static_cast<unsigned long long>(calls_per_tier[t]), per_tier[t]);
     }
 
     ksvc::default_instance& inst() { return inst_; }
     std::string route_text(std::uint32_t n) const {
         const ksvc::route_info r = inst_.router().route(n);
-        std::string s(ksvc::to_string(r.tier));
-        if (r.op != ksvc::opcode::none) s += "/" + std::string(ksvc::to_string(r.op));
+        std::string s = tier_name(r.tier);
+        if (r.op != ksvc::opcode::none && r.tier == ksvc::tier::io_uring && inst_.backend().on_primary()) s += "/" + std::string(ksvc::to_string(r.op));
         return s;
     }
 
@@ -521,19 +530,10 @@ int main(int argc, char** argv) {
     try {
         ksvc::instance_options o;
         o.mode = inline_mode ? ksvc::dispatch_mode::inline_mode : ksvc::dispatch_mode::threaded;
-        std::unique_ptr<ksvc::default_instance> inst;
-        try {
-            inst = std::make_unique<ksvc::default_instance>(o);
-        } catch (const std::system_error& e) {
-            if (e.code() == ksvc::errc::io_uring_unavailable) {
-                std::fprintf(stderr, "ksvc-demo: io_uring is unavailable here: %s\n", e.what());
-                return 77;
-            }
-            throw;
-        }
-        say("ksvc-demo: ksvc::default_instance in %s mode on kernel %s (io_uring %s)\n",
+        auto inst = std::make_unique<ksvc::default_instance>(o);
+        say("ksvc-demo: ksvc::default_instance in %s mode on kernel %s (io_uring %s; Tier 1 served by %s)\n",
             inline_mode ? "inline" : "threaded", inst->caps().version.to_string().c_str(),
-            inst->caps().io_uring_available ? "available" : "unavailable");
+            inst->caps().io_uring_available ? "available" : "unavailable", inst->backend().name());
 
         traced t(*inst);
         const auto t0 = clock_type::now();

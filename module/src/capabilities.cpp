@@ -77,12 +77,25 @@ std::string describe_setup_failure(int err) {
     return msg;
 }
 
+// KSVC_BUILD_IO_URING_PROBE=OFF (KSVC_NO_IO_URING_PROBE): for platforms where a blocked
+// io_uring_setup kills the process, this build never makes one; every snapshot says so.
+#if defined(KSVC_NO_IO_URING_PROBE) && KSVC_NO_IO_URING_PROBE
+inline constexpr bool build_forbids_probe = true;
+#else
+inline constexpr bool build_forbids_probe = false;
+#endif
+inline constexpr const char* forbidden_by_build = "io_uring is not used by this build (KSVC_BUILD_IO_URING_PROBE=OFF)";
+
 capabilities detect_capabilities() {
     capabilities c;
     utsname u{};
     if (::uname(&u) == 0)
         if (auto v = kernel_version::parse(u.release)) c.version = *v;
     c.io_uring_disabled_sysctl = read_io_uring_disabled_sysctl();
+    if constexpr (build_forbids_probe) {
+        c.disable(EPERM, forbidden_by_build);
+        return c;
+    }
 
     io_uring_params p{};
     const int fd = raw_setup(4, p);
@@ -118,6 +131,10 @@ const capabilities& current_capabilities() {
         if (::uname(&u) == 0)
             if (auto v = kernel_version::parse(u.release)) unprobed.version = *v;
         unprobed.io_uring_disabled_sysctl = read_io_uring_disabled_sysctl();
+        if constexpr (build_forbids_probe) {
+            unprobed.disable(EPERM, forbidden_by_build);
+            return unprobed;
+        }
         unprobed.io_uring_available = true; // provisional: only to see what the environment says
         if (capabilities env = unprobed.with_environment(); !env.io_uring_available) return env;
         return detect_capabilities().with_environment();

@@ -17,7 +17,9 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 #include <thread>
 
 #include <ksvc/executor/sys.hpp>
@@ -183,7 +185,15 @@ BOOST_AUTO_TEST_CASE(ring_setup_enomem_names_the_call_and_rlimit_memlock) {
                "child status " << st << " (10 no throw, 11 wrong code, 12 message, 13 wrong exception, 14 setuid)");
 }
 
-BOOST_AUTO_TEST_CASE(unavailable_io_uring_is_refused_at_construction) {
+namespace {
+std::vector<std::string> logged;
+void keep_line(std::string_view line) noexcept { logged.emplace_back(line); }
+} // namespace
+
+// An instance whose backend is io_uring alone refuses to start without it; default_instance
+// serves through the epoll backend instead and says why in one log line.
+BOOST_AUTO_TEST_CASE(unavailable_io_uring_is_refused_or_falls_back_at_construction) {
+    using ring_only_instance = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, heap_buffers>;
     capabilities caps = current_capabilities();
     caps.disable(EPERM, "io_uring disabled for this test (kernel.io_uring_disabled=2)");
     BOOST_REQUIRE(!caps.io_uring_available);
@@ -191,15 +201,36 @@ BOOST_AUTO_TEST_CASE(unavailable_io_uring_is_refused_at_construction) {
         instance_options o;
         o.mode = mode;
         o.caps = &caps;
+        o.ring.log = &keep_line;
         bool thrown = false;
         try {
-            default_instance inst(o);
+            ring_only_instance inst(o);
         } catch (const std::system_error& e) {
             thrown = true;
             BOOST_TEST((e.code() == errc::io_uring_unavailable), e.code().message());
             BOOST_TEST(std::string(e.what()).find("io_uring_disabled") != std::string::npos, e.what());
         }
         BOOST_TEST(thrown);
+
+        logged.clear();
+        default_instance inst(o);
+        BOOST_TEST(std::string(inst.backend().name()) == "epoll");
+        BOOST_REQUIRE(logged.size() == 1u);
+        BOOST_TEST(logged[0].find("epoll backend") != std::string::npos, logged[0]);
+        BOOST_TEST(logged[0].find("io_uring_disabled=2") != std::string::npos, logged[0]);
+        BOOST_TEST(inst.features().notes.find("io_uring_disabled=2") != std::string::npos, inst.features().notes);
+        BOOST_TEST(inst.features().setup_flags == 0u);
+        BOOST_TEST(inst.features().fixed_files == 0u);
+        BOOST_TEST(!inst.features().restricted);
+        int p[2];
+        const completion_entry c = inst.call(sys::pipe2(p, O_CLOEXEC));
+        BOOST_REQUIRE(c.result == 0);
+        BOOST_TEST(inst.call(sys::write(p[1], "ok", 2)).result == 2);
+        char got[2] = {};
+        BOOST_TEST(inst.call(sys::read(p[0], got, 2)).result == 2);
+        BOOST_TEST(std::string_view(got, 2) == "ok");
+        BOOST_TEST(inst.call(sys::close(p[0])).result == 0);
+        BOOST_TEST(inst.call(sys::close(p[1])).result == 0);
     }
     // A bad ring size is refused clearly too.
     instance_options o;

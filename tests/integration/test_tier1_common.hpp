@@ -32,13 +32,17 @@ struct harness {
     bool inline_mode;
     explicit harness(const run_config& c) : inst(options_for(c)), inline_mode(c.mode == dispatch_mode::inline_mode) {}
 
-    //! Whether the running kernel has the opcode the io_uring table gives syscall `n` (a test run
-    //! on an older real kernel sends the others to the pool: the same results, another tier).
-    bool ring_has(std::uint32_t n) const {
+    //! Whether the backend serving this instance executes syscall `n`: io_uring where the running
+    //! kernel has the opcode the table gives it (an older real kernel sends the others to the pool:
+    //! the same results, another tier), epoll for sockets and pipes (epoll_backend::offer_for).
+    bool ring_has(std::uint32_t n) {
+        if (!inst.backend().on_primary()) return ksvc::epoll_backend::offer_for(inst.caps()).syscalls[n];
         for (const auto& row : ksvc::routing::detail::io_uring_rows)
             if (row.nr == n) return inst.caps().has(row.op);
         return false;
     }
+    //! Served by default_instance's epoll fallback (io_uring refused in this configuration).
+    bool epoll() { return !inst.backend().on_primary(); }
     std::int64_t call(const submit_entry& e) {
         const route_info r = inst.router().route(e.nr);
         const tier want = ring_has(e.nr) ? tier::io_uring : tier::worker_pool;

@@ -52,7 +52,7 @@ struct twin_files {
 
 BOOST_AUTO_TEST_SUITE(tier1_files)
 
-BOOST_DATA_TEST_CASE(read_write_use_and_advance_the_file_position, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(read_write_use_and_advance_the_file_position, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(4096));
     f.seek(100);
@@ -79,7 +79,7 @@ BOOST_DATA_TEST_CASE(read_write_use_and_advance_the_file_position, bdata::make(r
     f.expect_same_position();
 }
 
-BOOST_DATA_TEST_CASE(write_on_an_append_fd_goes_to_the_end, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(write_on_an_append_fd_goes_to_the_end, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(1000), O_RDWR | O_APPEND);
     f.seek(10);
@@ -90,7 +90,7 @@ BOOST_DATA_TEST_CASE(write_on_an_append_fd_goes_to_the_end, bdata::make(run_conf
     f.expect_same_content();
 }
 
-BOOST_DATA_TEST_CASE(pread_pwrite_do_not_move_the_file_position, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(pread_pwrite_do_not_move_the_file_position, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(8192));
     f.seek(3);
@@ -115,7 +115,7 @@ BOOST_DATA_TEST_CASE(pread_pwrite_do_not_move_the_file_position, bdata::make(run
     f.expect_same_position();
 }
 
-BOOST_DATA_TEST_CASE(pread64_with_a_negative_offset_is_einval, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(pread64_with_a_negative_offset_is_einval, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(100));
     char b[8];
@@ -131,7 +131,7 @@ BOOST_DATA_TEST_CASE(pread64_with_a_negative_offset_is_einval, bdata::make(run_c
     f.expect_same_content();
 }
 
-BOOST_DATA_TEST_CASE(readv_writev_scatter_gather_and_advance_the_position, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(readv_writev_scatter_gather_and_advance_the_position, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(4096));
     f.seek(10);
@@ -153,7 +153,7 @@ BOOST_DATA_TEST_CASE(readv_writev_scatter_gather_and_advance_the_position, bdata
     BOOST_TEST(read_file(f.kpath).substr(150, 16) == "alpha-beta-gamma");
 }
 
-BOOST_DATA_TEST_CASE(preadv_pwritev_are_positional, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(preadv_pwritev_are_positional, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(4096));
     f.seek(7);
@@ -176,7 +176,7 @@ BOOST_DATA_TEST_CASE(preadv_pwritev_are_positional, bdata::make(run_configs()), 
     BOOST_TEST(size_of(f.k) == 5006);
 }
 
-BOOST_DATA_TEST_CASE(preadv2_with_offset_minus_one_uses_and_advances_the_position, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(preadv2_with_offset_minus_one_uses_and_advances_the_position, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(4096));
     f.seek(200);
@@ -210,7 +210,7 @@ BOOST_DATA_TEST_CASE(preadv2_with_offset_minus_one_uses_and_advances_the_positio
     f.expect_same_position();
 }
 
-BOOST_DATA_TEST_CASE(pwritev2_rwf_append_writes_at_the_end, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(pwritev2_rwf_append_writes_at_the_end, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(500));
     f.seek(5);
@@ -223,7 +223,7 @@ BOOST_DATA_TEST_CASE(pwritev2_rwf_append_writes_at_the_end, bdata::make(run_conf
     f.expect_same_content();
 }
 
-BOOST_DATA_TEST_CASE(ebadf_on_a_closed_fd_matches_the_direct_call, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(ebadf_on_a_closed_fd_matches_the_direct_call, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     const int bad = closed_fd();
     char buf[16] = {};
@@ -282,7 +282,7 @@ BOOST_DATA_TEST_CASE(ebadf_on_a_closed_fd_matches_the_direct_call, bdata::make(r
     }
 }
 
-BOOST_DATA_TEST_CASE(fsync_fdatasync_on_a_file_and_on_a_pipe, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(fsync_fdatasync_on_a_file_and_on_a_pipe, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(4096));
     BOOST_TEST(h.call(sys::fsync(f.k)) == 0);
@@ -297,7 +297,7 @@ BOOST_DATA_TEST_CASE(fsync_fdatasync_on_a_file_and_on_a_pipe, bdata::make(run_co
     BOOST_TEST(direct(nr::fsync, int(w)) == -EINVAL);
 }
 
-BOOST_DATA_TEST_CASE(sync_file_range_matches, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(sync_file_range_matches, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(8192));
     const unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
@@ -314,7 +314,7 @@ BOOST_DATA_TEST_CASE(sync_file_range_matches, bdata::make(run_configs()), cfg) {
     BOOST_TEST(h.call(nr::sync_file_range, int(w), 0, 4096, flags) == direct(nr::sync_file_range, int(w), 0, 4096, flags));
 }
 
-BOOST_DATA_TEST_CASE(fallocate_takes_mode_offset_len_in_that_order, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(fallocate_takes_mode_offset_len_in_that_order, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f("");
     BOOST_TEST(h.call(sys::fallocate(f.k, 0, 4096, 8192)) == 0);
@@ -343,7 +343,7 @@ BOOST_DATA_TEST_CASE(fallocate_takes_mode_offset_len_in_that_order, bdata::make(
     f.expect_same_content();
 }
 
-BOOST_DATA_TEST_CASE(fadvise64_matches, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(fadvise64_matches, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(8192));
     for (int advice : {POSIX_FADV_NORMAL, POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM, POSIX_FADV_WILLNEED,
@@ -363,7 +363,7 @@ BOOST_DATA_TEST_CASE(fadvise64_matches, bdata::make(run_configs()), cfg) {
     f.expect_same_content();
 }
 
-BOOST_DATA_TEST_CASE(madvise_dontneed_zeroes_anonymous_memory, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(madvise_dontneed_zeroes_anonymous_memory, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     const std::size_t len = 4 * page;
@@ -388,7 +388,7 @@ BOOST_DATA_TEST_CASE(madvise_dontneed_zeroes_anonymous_memory, bdata::make(run_c
     ::munmap(d, len);
 }
 
-BOOST_DATA_TEST_CASE(ftruncate_sets_the_size, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(ftruncate_sets_the_size, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_files f(pattern(1000));
     BOOST_TEST(h.call(sys::ftruncate(f.k, 100)) == direct(nr::ftruncate, int(f.d), 100));
@@ -404,7 +404,7 @@ BOOST_DATA_TEST_CASE(ftruncate_sets_the_size, bdata::make(run_configs()), cfg) {
     BOOST_TEST(size_of(f.k) == 20000);
 }
 
-BOOST_DATA_TEST_CASE(close_closes_the_fd, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(close_closes_the_fd, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     BOOST_REQUIRE(fd >= 0);
@@ -417,7 +417,7 @@ BOOST_DATA_TEST_CASE(close_closes_the_fd, bdata::make(run_configs()), cfg) {
 // The asynchronous path: 64 preads at distinct offsets, each with its own corr_id, submitted
 // without waiting (a tiny ring reports ring_full: drain and retry), all delivered exactly once
 // with the right bytes.
-BOOST_DATA_TEST_CASE(async_batch_of_preads_is_delivered_exactly_once, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(async_batch_of_preads_is_delivered_exactly_once, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     constexpr std::size_t count = 64, chunk = 512;
     const std::string content = pattern(count * chunk, 11);
@@ -438,7 +438,7 @@ BOOST_DATA_TEST_CASE(async_batch_of_preads_is_delivered_exactly_once, bdata::mak
         const std::size_t i = (j * 37) % count;
         ksvc::submit_entry e = sys::pread(f.k, bufs[i].data(), chunk, static_cast<off_t>(i * chunk));
         e.corr_id = 0x1000 + i;
-        BOOST_TEST_REQUIRE((h.inst.router().route(e.nr).tier == ksvc::tier::io_uring));
+        BOOST_TEST_REQUIRE((h.inst.router().route(e.nr).tier == (h.ring_has(e.nr) ? ksvc::tier::io_uring : ksvc::tier::worker_pool)));
         for (;;) {
             const std::error_code ec = h.inst.submit(e);
             if (!ec) break;
@@ -465,7 +465,7 @@ BOOST_DATA_TEST_CASE(async_batch_of_preads_is_delivered_exactly_once, bdata::mak
 }
 
 // Writes in a batch, then the file read back directly.
-BOOST_DATA_TEST_CASE(async_batch_of_pwrites_lands_every_chunk, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(async_batch_of_pwrites_lands_every_chunk, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     constexpr std::size_t count = 32, chunk = 256;
     const std::string content = pattern(count * chunk, 5);

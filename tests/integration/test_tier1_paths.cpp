@@ -77,7 +77,7 @@ mode_t mode_of(const std::string& path) {
 
 BOOST_AUTO_TEST_SUITE(tier1_paths)
 
-BOOST_DATA_TEST_CASE(open_honours_flags_and_mode_after_umask, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(open_honours_flags_and_mode_after_umask, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     scoped_umask um(027);
@@ -105,7 +105,7 @@ BOOST_DATA_TEST_CASE(open_honours_flags_and_mode_after_umask, bdata::make(run_co
                direct(nr::open, t.d("f").c_str(), O_RDONLY | O_DIRECTORY, 0));
 }
 
-BOOST_DATA_TEST_CASE(openat_o_creat_o_excl_twice_is_eexist, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(openat_o_creat_o_excl_twice_is_eexist, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     scoped_umask um(022);
@@ -122,7 +122,7 @@ BOOST_DATA_TEST_CASE(openat_o_creat_o_excl_twice_is_eexist, bdata::make(run_conf
     BOOST_TEST(direct(nr::openat, int(t.dfd), "x", flags, 0666) == -EEXIST);
 }
 
-BOOST_DATA_TEST_CASE(openat_resolves_relative_to_the_dirfd, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(openat_resolves_relative_to_the_dirfd, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.dir("sub");
@@ -144,7 +144,7 @@ BOOST_DATA_TEST_CASE(openat_resolves_relative_to_the_dirfd, bdata::make(run_conf
     BOOST_TEST(h.call(sys::openat(kf, "data", O_RDONLY | O_CLOEXEC)) == direct(nr::openat, int(kf), "data", O_RDONLY | O_CLOEXEC, 0));
 }
 
-BOOST_DATA_TEST_CASE(openat2_honours_open_how, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(openat2_honours_open_how, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     scoped_umask um(022);
@@ -187,7 +187,7 @@ BOOST_DATA_TEST_CASE(openat2_honours_open_how, bdata::make(run_configs()), cfg) 
     BOOST_TEST(direct(nr::openat2, int(t.dfd), "present", &excl, sizeof excl) == -EEXIST);
 }
 
-BOOST_DATA_TEST_CASE(creat_truncates_and_opens_write_only, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(creat_truncates_and_opens_write_only, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     scoped_umask um(077);
@@ -215,7 +215,7 @@ BOOST_DATA_TEST_CASE(creat_truncates_and_opens_write_only, bdata::make(run_confi
     BOOST_TEST(h.call(nr::creat, t.k("no/such").c_str(), 0644) == direct(nr::creat, t.d("no/such").c_str(), 0644));
 }
 
-BOOST_DATA_TEST_CASE(statx_fills_the_same_fields_as_direct_statx, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(statx_fills_the_same_fields_as_direct_statx, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     temp_dir dir;
     const std::string path = dir.file("s");
@@ -259,7 +259,7 @@ BOOST_DATA_TEST_CASE(statx_fills_the_same_fields_as_direct_statx, bdata::make(ru
     compare(dfd, "s", 0, STATX_ALL);
 }
 
-BOOST_DATA_TEST_CASE(rename_moves_and_replaces, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(rename_moves_and_replaces, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.file("a", "AAA");
@@ -285,7 +285,7 @@ BOOST_DATA_TEST_CASE(rename_moves_and_replaces, bdata::make(run_configs()), cfg)
     t.expect_same("d2/x");
 }
 
-BOOST_DATA_TEST_CASE(renameat_uses_both_dirfds, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(renameat_uses_both_dirfds, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.dir("src");
@@ -304,7 +304,7 @@ BOOST_DATA_TEST_CASE(renameat_uses_both_dirfds, bdata::make(run_configs()), cfg)
     t.expect_same("dst/g");
 }
 
-BOOST_DATA_TEST_CASE(renameat2_noreplace_and_exchange, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(renameat2_noreplace_and_exchange, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.file("a", "AAA");
@@ -340,7 +340,7 @@ BOOST_DATA_TEST_CASE(renameat2_noreplace_and_exchange, bdata::make(run_configs()
     t.expect_same("c");
 }
 
-BOOST_DATA_TEST_CASE(unlink_rmdir_unlinkat, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(unlink_rmdir_unlinkat, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.file("f", "x");
@@ -369,7 +369,7 @@ BOOST_DATA_TEST_CASE(unlink_rmdir_unlinkat, bdata::make(run_configs()), cfg) {
     BOOST_TEST(exists(t.k("full/x")));
 }
 
-BOOST_DATA_TEST_CASE(mkdir_mkdirat_apply_the_umask, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(mkdir_mkdirat_apply_the_umask, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     scoped_umask um(023);
@@ -386,7 +386,7 @@ BOOST_DATA_TEST_CASE(mkdir_mkdirat_apply_the_umask, bdata::make(run_configs()), 
     BOOST_TEST(h.call(sys::mkdirat(bad, "x", 0700)) == direct(nr::mkdirat, bad, "x", 0700));
 }
 
-BOOST_DATA_TEST_CASE(symlink_symlinkat_create_links, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(symlink_symlinkat_create_links, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.file("target", "T");
@@ -403,7 +403,7 @@ BOOST_DATA_TEST_CASE(symlink_symlinkat_create_links, bdata::make(run_configs()),
     BOOST_TEST(h.call(nr::symlinkat, "t", bad, "l4") == direct(nr::symlinkat, "t", bad, "l4"));
 }
 
-BOOST_DATA_TEST_CASE(link_linkat_create_hard_links, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(link_linkat_create_hard_links, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     twin_dirs t;
     t.file("f", "content");

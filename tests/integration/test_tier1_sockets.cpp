@@ -90,7 +90,7 @@ bool wait_for(harness& h, std::uint64_t corr, ksvc::completion_entry& out, int m
 
 BOOST_AUTO_TEST_SUITE(tier1_sockets)
 
-BOOST_DATA_TEST_CASE(socket_creates_with_type_flags, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(socket_creates_with_type_flags, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     const int type = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
     const std::int64_t kr = h.call(sys::socket(AF_INET, type, 0));
@@ -117,7 +117,7 @@ BOOST_DATA_TEST_CASE(socket_creates_with_type_flags, bdata::make(run_configs()),
     BOOST_TEST(h.call(sys::socket(AF_INET, SOCK_STREAM, IPPROTO_UDP)) == direct(nr::socket, AF_INET, SOCK_STREAM, IPPROTO_UDP));
 }
 
-BOOST_DATA_TEST_CASE(bind_listen_then_connect_works, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(bind_listen_then_connect_works, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     const std::int64_t s = h.call(sys::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     BOOST_TEST_REQUIRE(s >= 0);
@@ -154,7 +154,7 @@ BOOST_DATA_TEST_CASE(bind_listen_then_connect_works, bdata::make(run_configs()),
     BOOST_TEST(direct(nr::listen, int(ud), 1) == -EOPNOTSUPP);
 }
 
-BOOST_DATA_TEST_CASE(bind_to_a_port_in_use_is_eaddrinuse, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(bind_to_a_port_in_use_is_eaddrinuse, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     loopback_listener busy;
     unique_fd k(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), d(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -168,7 +168,7 @@ BOOST_DATA_TEST_CASE(bind_to_a_port_in_use_is_eaddrinuse, bdata::make(run_config
     BOOST_TEST(direct(nr::bind, int(ud), &ua, sizeof ua) == -EADDRINUSE);
 }
 
-BOOST_DATA_TEST_CASE(connect_to_a_closed_port_is_econnrefused, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(connect_to_a_closed_port_is_econnrefused, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     closed_port port;
     unique_fd k(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), d(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -185,7 +185,7 @@ BOOST_DATA_TEST_CASE(connect_to_a_closed_port_is_econnrefused, bdata::make(run_c
     BOOST_TEST(h.call(sys::connect(file, sa(port.addr), sizeof port.addr)) == direct(nr::connect, int(file), &port.addr, sizeof port.addr));
 }
 
-BOOST_DATA_TEST_CASE(accept4_applies_flags_and_fills_the_peer_address, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(accept4_applies_flags_and_fills_the_peer_address, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     loopback_listener l;
     unique_fd c1(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), c2(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -220,7 +220,7 @@ BOOST_DATA_TEST_CASE(accept4_applies_flags_and_fills_the_peer_address, bdata::ma
     BOOST_TEST(std::string(b) == "hi");
 }
 
-BOOST_DATA_TEST_CASE(accept_plain_and_address_edge_cases, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(accept_plain_and_address_edge_cases, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     loopback_listener l;
     std::vector<unique_fd> clients;
@@ -266,7 +266,7 @@ BOOST_DATA_TEST_CASE(accept_plain_and_address_edge_cases, bdata::make(run_config
     BOOST_TEST(h.call(sys::accept4(file, nullptr, nullptr, 0)) == direct(nr::accept4, int(file), nullptr, nullptr, 0));
 }
 
-BOOST_DATA_TEST_CASE(udp_sendto_with_and_without_a_destination, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(udp_sendto_with_and_without_a_destination, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     unique_fd sender = udp_bound(), receiver = udp_bound();
     const sockaddr_in to = local_of(receiver);
@@ -305,7 +305,7 @@ BOOST_DATA_TEST_CASE(udp_sendto_with_and_without_a_destination, bdata::make(run_
                direct(nr::sendto, int(other), huge.data(), huge.size(), 0, &to, sizeof to));
 }
 
-BOOST_DATA_TEST_CASE(udp_recvfrom_fills_the_source_address_like_direct, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(udp_recvfrom_fills_the_source_address_like_direct, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     unique_fd sender = udp_bound(), rk = udp_bound(), rd = udp_bound();
     const sockaddr_in src = local_of(sender), tk = local_of(rk), td = local_of(rd);
@@ -411,7 +411,7 @@ BOOST_DATA_TEST_CASE(udp_recvfrom_fills_the_source_address_like_direct, bdata::m
     BOOST_TEST(::recv(rd, tmp, sizeof tmp, MSG_DONTWAIT) == -1);
 }
 
-BOOST_DATA_TEST_CASE(tcp_sendto_recvfrom_without_addresses, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(tcp_sendto_recvfrom_without_addresses, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     auto [c, s] = tcp_pair();
     const std::string msg = pattern(3000, 1);
@@ -441,7 +441,7 @@ BOOST_DATA_TEST_CASE(tcp_sendto_recvfrom_without_addresses, bdata::make(run_conf
     BOOST_TEST(h.call(sys::sendto(c, "x", 1, 0, sa(any), sizeof any)) == direct(nr::sendto, int(c2), "x", 1, 0, &any, sizeof any));
 }
 
-BOOST_DATA_TEST_CASE(sendmsg_recvmsg_with_iovecs_names_and_scm_rights, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(sendmsg_recvmsg_with_iovecs_names_and_scm_rights, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     // UDP: two iovecs out, name filled on the way in.
     unique_fd a = udp_bound(), b = udp_bound();
@@ -529,7 +529,7 @@ BOOST_DATA_TEST_CASE(sendmsg_recvmsg_with_iovecs_names_and_scm_rights, bdata::ma
     BOOST_TEST(h.call(sys::sendmsg(passed, &fm, 0)) == direct(nr::sendmsg, int(passed), &fm, 0));
 }
 
-BOOST_DATA_TEST_CASE(shutdown_wr_makes_the_peer_read_zero, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(shutdown_wr_makes_the_peer_read_zero, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     auto [c, s] = tcp_pair();
     BOOST_REQUIRE(::write(c, "last", 4) == 4);
@@ -552,7 +552,7 @@ BOOST_DATA_TEST_CASE(shutdown_wr_makes_the_peer_read_zero, bdata::make(run_confi
     BOOST_TEST(h.call(sys::shutdown(file, SHUT_RD)) == direct(nr::shutdown, int(file), SHUT_RD));
 }
 
-BOOST_DATA_TEST_CASE(send_to_a_reset_connection_without_msg_nosignal_returns_epipe, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(send_to_a_reset_connection_without_msg_nosignal_returns_epipe, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     auto [c, s] = tcp_pair();
     ::shutdown(c, SHUT_WR);
@@ -570,7 +570,7 @@ BOOST_AUTO_TEST_SUITE(tier1_known_deviations)
 // io_rw_init_file: "If the file is marked O_NONBLOCK, still allow retry for it if it supports
 // async"), so the request stays pending until data arrives. MSG_DONTWAIT/RWF_NOWAIT would be
 // exact, but only for fds that are O_NONBLOCK, which the translation cannot see.
-BOOST_DATA_TEST_CASE(nonblocking_socket_with_nothing_to_do_gives_eagain_directly, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(nonblocking_socket_with_nothing_to_do_gives_eagain_directly, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     auto [c, s] = tcp_pair();
     const int fl = ::fcntl(s, F_GETFL);

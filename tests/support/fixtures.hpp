@@ -17,6 +17,8 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <string_view>
 #include <vector>
 
 #include <ksvc/executor/sys.hpp>
@@ -30,6 +32,7 @@ struct run_config {
     dispatch_mode mode;
     unsigned ring_entries;
     std::size_t submit_capacity;
+    bool epoll = false; //!< io_uring refused: default_instance serves through its epoll fallback
 };
 
 inline std::ostream& operator<<(std::ostream& os, const run_config& c) { return os << c.name; }
@@ -44,11 +47,41 @@ inline const std::vector<run_config>& run_configs() {
     return v;
 }
 
+//! The configurations of the suites that also run on the epoll backend (sockets, pipes): every
+//! ring configuration, plus default_instance with io_uring refused, in both modes (ring4: four
+//! entries in flight, so the backend fills and entries carry over).
+inline const std::vector<run_config>& backend_configs() {
+    static const std::vector<run_config> v = [] {
+        std::vector<run_config> r = run_configs();
+        r.push_back({"epoll/threaded/256", dispatch_mode::threaded, 256, 4096, true});
+        r.push_back({"epoll/inline/256", dispatch_mode::inline_mode, 256, 4096, true});
+        r.push_back({"epoll/inline/4", dispatch_mode::inline_mode, 4, 8, true});
+        return r;
+    }();
+    return v;
+}
+
+//! This kernel's snapshot with io_uring refused (as sysctl kernel.io_uring_disabled=2 would).
+inline const capabilities& io_uring_refused_caps() {
+    static const capabilities c = [] {
+        capabilities k = current_capabilities();
+        k.disable(1 /* EPERM */, "io_uring refused for this test configuration");
+        return k;
+    }();
+    return c;
+}
+
+inline void quiet_log(std::string_view) noexcept {}
+
 inline instance_options options_for(const run_config& c) {
     instance_options o;
     o.mode = c.mode;
     o.ring.entries = c.ring_entries;
     o.submit_capacity = c.submit_capacity;
+    if (c.epoll) {
+        o.caps = &io_uring_refused_caps();
+        o.ring.log = &quiet_log;
+    }
     return o;
 }
 

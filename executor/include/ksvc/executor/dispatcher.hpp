@@ -699,6 +699,21 @@ private:
             }
             if (s == status::ring_full) return placed::wait;
             if (s != status::unsupported) return refuse_chain(chain, to_errc(s));
+            // call() with a deadline on an entry the backend hands to the workers (an epoll
+            // backend and a regular file): a syscall on a thread cannot be interrupted, so it
+            // runs there without the deadline, as a Tier-2 call() does.
+            if (chain.size() == 2 && chain[1].number() == static_cast<std::uint32_t>(operation::link_timeout) &&
+                routes_[0].worker_safe && !(hooks_.thread_bound && hooks_.thread_bound(chain[0])) &&
+                !(chain[0].flags & (entry_flags::fixed_file | entry_flags::buffer_select))) {
+                submit_entry alone = chain[0];
+                alone.flags &= ~entry_flags::chain_mask;
+                const placed p = to_workers(alone);
+                if (p == placed::done) {
+                    count_loop(tier::io_uring, chain[1].nr);
+                    deliver(make_completion(chain[1], -ECANCELED), static_cast<std::uint8_t>(tier::io_uring));
+                }
+                return p;
+            }
         }
         if (all_workers) {
             if constexpr (requires(W& w) { w.enqueue_chain(chain); }) {

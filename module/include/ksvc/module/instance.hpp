@@ -117,11 +117,11 @@ public:
     //! Throws std::invalid_argument when `o.mode` contradicts the type (or picks threaded
     //! dispatch for a pool that runs on the dispatching thread), before anything is built.
     explicit instance(instance_options o = {})
-        : opts_(resolve_mode(o)), caps_(o.caps ? *o.caps : current_capabilities()), router_(detail::make_policy<R>(o, caps_)),
+        : opts_(resolve_mode(o)), caps_(o.caps ? *o.caps : current_capabilities()),
           buffers_(detail::make_policy<P>(o, caps_)), backend_(detail::make_policy<B>(opts_, caps_)),
-          workers_(detail::make_policy<W>(o, caps_)), notifier_(detail::make_policy<N>(o, caps_)),
-          doorbell_(detail::make_policy<N>(o, caps_)), sink_(o.sink_capacity),
-          counters_(make_publisher(o, opts_)),
+          router_(make_router(o)), workers_(detail::make_policy<W>(o, caps_)),
+          notifier_(detail::make_policy<N>(o, doorbell_caps())), doorbell_(detail::make_policy<N>(o, doorbell_caps())),
+          sink_(o.sink_capacity), counters_(make_publisher(o, opts_)),
           dispatcher_({router_, backend_, workers_, doorbell_, sink_, page_}, {*opts_.mode, o.submit_capacity, o.batch, o.spin},
                       {&process::block_sigpipe_on_this_thread, &detail::run_syscall_here, &thread_bound_entry}),
           fork_gen_(process::fork_generation()) {
@@ -253,11 +253,28 @@ private:
         if (!features_final_ && opts_.mode == dispatch_mode::inline_mode) publish_features();
         return c;
     }
-    static counters_publisher make_publisher(const instance_options& o, const instance_options& resolved) {
+    counters_publisher make_publisher(const instance_options& o, const instance_options& resolved) const {
         if (!o.publish_counters.value_or(counters_enabled_by_environment())) return {};
         const char* backend = "custom";
-        if constexpr (requires(const B& b) { b.features().setup_flags; }) backend = "io_uring";
+        if constexpr (requires(const B& b) { b.name(); }) backend = backend_.name();
         return counters_publisher(o.name, backend, *resolved.mode == dispatch_mode::threaded ? "threaded" : "inline");
+    }
+    // The router routes what the backend executes (its offer) when both know how; else it is
+    // built from the kernel's snapshot like any other policy.
+    R make_router(const instance_options& o) const {
+        if constexpr (std::is_constructible_v<R, const routing::backend_offer&> && requires(const B& b) { b.offer(); })
+            return R(backend_.offer());
+        else return detail::make_policy<R>(o, caps_);
+    }
+    // A notifier that could sleep on a futex word (futex_notifier) may do so only where the
+    // backend can wait on one; elsewhere it must use its fd doorbell, which the backend polls.
+    capabilities doorbell_caps() const {
+        bool futex = false;
+        if constexpr (requires(const B& b) { b.can_wait_futex(); }) futex = backend_.can_wait_futex();
+        if (futex) return caps_;
+        capabilities c = caps_;
+        c.opcodes.reset(static_cast<std::size_t>(opcode::futex_wait));
+        return c;
     }
     // What the ring got, once it is attached (threaded: at construction; inline: first drive).
     void publish_features() noexcept {
@@ -277,9 +294,9 @@ private:
 
     instance_options opts_;
     capabilities caps_;
-    R router_;
     P buffers_; // before the backend: the kernel may write buffers until the ring is torn down
     B backend_;
+    R router_;  // after the backend: it routes what the backend executes
     W workers_;
     N notifier_;
     N doorbell_; // wakes the dispatcher (submissions, worker completions, stop)

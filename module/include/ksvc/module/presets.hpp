@@ -1,5 +1,7 @@
 #pragma once
 //! Ready-made compositions.
+#include <ksvc/module/backends/epoll_backend.hpp>
+#include <ksvc/module/backends/fallback_backend.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/buffers/heap_buffers.hpp>
 #include <ksvc/module/buffers/provided_buffer_ring.hpp>
@@ -14,9 +16,16 @@
 
 namespace ksvc {
 
-//! Safe and working everywhere io_uring is: probed routes, a plain ring, a fixed pool.
-using default_instance = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, heap_buffers>;
+//! Safe and working everywhere: probed routes, a plain ring, a fixed pool — and where the process
+//! may not use io_uring (sysctl, a seccomp filter, ENOSYS, KSVC_DISABLE_IO_URING), the epoll
+//! backend instead, with routes that follow it (fallback_backend; one log line says why).
+using default_instance = instance<probe_router, basic_io_uring_or_epoll, fixed_pool, eventfd_notifier, heap_buffers>;
 static_assert(instance_composition<default_instance>);
+
+//! No io_uring at all: sockets, pipes and other pollable files through epoll and non-blocking
+//! syscalls, files and everything else on the pool (epoll_backend.hpp says exactly what).
+using epoll_instance = instance<probe_router, epoll_backend, fixed_pool, eventfd_notifier, heap_buffers>;
+static_assert(instance_composition<epoll_instance>);
 
 //! The default composition with registered buffers: leases of the pool are registered with the
 //! ring (io_uring_register_buffers), op::read_fixed / op::write_fixed on a lease become
@@ -40,8 +49,11 @@ static_assert(io_backend<server_io_uring>);
 //! provided buffer ring (instance_options::buffer_count × buffer_size, incremental on 6.12+),
 //! Tier-2 syscalls on a lazy pool (no thread until one is needed), and a futex doorbell (no
 //! eventfd where the kernel has IORING_OP_FUTEX_WAIT). examples/echo-server shows it in use.
-using server_instance = instance<probe_router, server_io_uring, lazy_pool, futex_notifier, provided_buffer_ring,
-                                 ring_completion_sink, process_shared_page, inline_dispatch>;
+//! Where io_uring is refused, the same instance serves through the epoll backend: plain socket
+//! entries work, ring-only operations (multishot recv, direct descriptors) are refused with
+//! errc::unsupported, and features() says that nothing of the ring is in effect.
+using server_instance = instance<probe_router, fallback_backend<server_io_uring>, lazy_pool, futex_notifier,
+                                 provided_buffer_ring, ring_completion_sink, process_shared_page, inline_dispatch>;
 static_assert(instance_composition<server_instance>);
 
 } // namespace ksvc

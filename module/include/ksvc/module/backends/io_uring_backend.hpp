@@ -48,6 +48,7 @@
 #include <ksvc/core/concepts/io_backend.hpp>
 #include <ksvc/core/kernel.hpp>
 #include <ksvc/module/backends/uring_engine.hpp>
+#include <ksvc/module/routers/route_table.hpp>
 
 namespace ksvc {
 
@@ -236,6 +237,13 @@ public:
     static constexpr bool binds_thread = feature_set::binds_thread;
 
     explicit io_uring_backend(const capabilities& caps, io_uring_options opts = {}) : engine_(caps, request(opts)) {}
+
+    static constexpr const char* name() noexcept { return "io_uring"; }
+    //! What it executes on the kernel of `caps`, for the router.
+    static routing::backend_offer offer_for(const capabilities& caps) { return routing::uring_offer(caps); }
+    [[nodiscard]] routing::backend_offer offer() const { return routing::uring_offer(engine_.caps()); }
+    //! The loop may sleep in this backend with a futex word as its doorbell (wait_futex).
+    static constexpr bool can_wait_futex() noexcept { return true; }
 
     status submit(const submit_entry& e, route_info r) noexcept { return engine_.submit(e, r); }
     status submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {

@@ -18,14 +18,15 @@ class probe_router {
 public:
     //! Routes with the process-wide snapshot (ksvc::current_capabilities()).
     probe_router() : probe_router(current_capabilities()) {}
-    //! Routes for an injected snapshot (tests, --assume-kernel).
-    explicit probe_router(const capabilities& caps) noexcept {
+    //! Routes for an io_uring backend on an injected snapshot (tests, --assume-kernel).
+    explicit probe_router(const capabilities& caps) : probe_router(routing::uring_offer(caps)) {}
+    //! Routes for what a backend executes (the instance passes its backend's offer()).
+    explicit probe_router(const routing::backend_offer& offer) noexcept {
         for (std::uint32_t n = 0; n < table_.size(); ++n) {
-            table_[n] = routing::resolve(n, caps);
+            table_[n] = routing::resolve(n, offer);
             ++counts_[static_cast<std::size_t>(table_[n].tier)];
         }
-        for (std::uint32_t i = 0; i < operations_.size(); ++i)
-            operations_[i] = routing::resolve_operation(operation_base + i, caps);
+        operations_ = offer.operations;
     }
 
     [[nodiscard]] route_info route(std::uint32_t nr) const noexcept {

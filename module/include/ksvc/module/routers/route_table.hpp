@@ -12,6 +12,7 @@
 //!   prctl, setpriority(PRIO_PROCESS, 0), getcpu, …): running them on a pool thread would be wrong.
 //! - Everything else is Tier 2: correct on any thread of the process.
 #include <array>
+#include <bitset>
 #include <cstdint>
 
 #include <ksvc/core/entry.hpp>
@@ -209,6 +210,36 @@ constexpr route_info resolve_operation(std::uint32_t n, HasOpcode&& has, kernel_
 
 inline route_info resolve_operation(std::uint32_t n, const capabilities& caps) noexcept {
     return resolve_operation(n, [&](opcode op) { return caps.has(op); }, caps.version);
+}
+
+//! What a backend executes, as routes: the Tier-1 syscalls it serves and the route of every
+//! operation. probe_router is built from the configured backend's offer, so every backend gets
+//! correct routes — an epoll backend serves sockets and pipes and sends files to the workers;
+//! an io_uring backend serves what the probed kernel has.
+struct backend_offer {
+    const char* backend = "io_uring";                       //!< for ksvc-probe and logs
+    std::bitset<syscalls::x86_64::table_size> syscalls;     //!< Tier-1 rows it executes
+    std::array<route_info, operation_count> operations{};   //!< tier::legacy: refused
+};
+
+//! An io_uring backend's offer on the kernel of `caps` (nothing when io_uring is unavailable).
+inline backend_offer uring_offer(const capabilities& caps) {
+    backend_offer o;
+    for (const auto& row : detail::io_uring_rows)
+        o.syscalls[row.nr] = resolve(row.nr, caps).tier == tier::io_uring;
+    for (std::uint32_t i = 0; i < operation_count; ++i) o.operations[i] = resolve_operation(operation_base + i, caps);
+    return o;
+}
+
+//! Routes syscall or operation `n` for a backend's offer: a Tier-1 syscall the backend does not
+//! execute goes to the workers (or Tier 3 when it may not run on another thread).
+inline route_info resolve(std::uint32_t n, const backend_offer& o) noexcept {
+    if (n - operation_base < operation_count) return o.operations[n - operation_base];
+    const syscall_class c = classify(n);
+    if (!c.known) return {tier::legacy, opcode::none, false};
+    if (c.tier == tier::io_uring && !o.syscalls[n])
+        return {c.worker_safe ? tier::worker_pool : tier::legacy, opcode::none, c.worker_safe};
+    return {c.tier, c.op, c.worker_safe};
 }
 
 //! Whether this entry acts on the calling thread although its syscall usually does not
