@@ -27,10 +27,14 @@ class KsvcConan(ConanFile):
     options = {
         "header_only": [True, False],
         "fPIC": [True, False],
+        # False: the library never calls io_uring_setup (platforms whose seccomp filter kills on
+        # io_uring); every instance serves through the epoll backend.
+        "io_uring_probe": [True, False],
     }
     default_options = {
         "header_only": False,
         "fPIC": True,
+        "io_uring_probe": True,
         # ksvc::module uses Boost.Hana only, which is header-only.
         "boost/*:header_only": True,
     }
@@ -116,6 +120,7 @@ class KsvcConan(ConanFile):
         tc.cache_variables["KSVC_BUILD_BENCHMARKS"] = False
         # A newer compiler's new warning must not break a consumer's build.
         tc.cache_variables["KSVC_DEV_WERROR"] = False
+        tc.cache_variables["KSVC_BUILD_IO_URING_PROBE"] = bool(self.options.io_uring_probe)
         tc.generate()
         CMakeDeps(self).generate()
 

@@ -308,10 +308,12 @@ void epoll_backend::unlink_waiter(std::uint32_t i) noexcept {
 }
 
 // Arms the fd's one registration for what its waiters need. 0, or -errno from epoll_ctl.
-int epoll_backend::arm(int fd, fd_state& s) noexcept {
+// `force`: re-arm even when armed already — a new waiter makes sure the registration still
+// belongs to the file the number names now (EPOLL_CTL_MOD says ENOENT otherwise).
+int epoll_backend::arm(int fd, fd_state& s, bool force) noexcept {
     std::uint32_t want = 0;
     for (std::uint32_t k = s.head; k != npos; k = slots_[k].next) want |= slots_[k].events;
-    if (want == 0 || s.armed == want) return 0;
+    if (want == 0 || (s.armed == want && !force)) return 0;
     epoll_event ev{};
     ev.events = want | EPOLLONESHOT;
     ev.data.u64 = static_cast<std::uint32_t>(fd);
@@ -458,7 +460,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     w.multishot = number == static_cast<std::uint32_t>(operation::poll_multishot) ||
                   number == static_cast<std::uint32_t>(operation::accept_multishot);
     enqueue_waiter(fd, *s, i);
-    int r = arm(fd, *s);
+    int r = arm(fd, *s, true);
     if (r == -ENOENT || (r == 0 && !s->registered)) {
         // Registered under another file: those waiters named a file that is gone.
         fail_waiters(fd, *s, -EBADF, i);

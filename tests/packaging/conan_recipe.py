@@ -609,9 +609,9 @@ def main():
     c.check(not {"conan", "ksvc"} & set(topics), f"topics {topics!r} repeat 'conan' or the name (CCI)")
     c.equal("settings", set(recipe.settings), {"os", "arch", "compiler", "build_type"})
     c.equal("options", {k: sorted(v) for k, v in recipe.options.items()},
-            {"header_only": [False, True], "fPIC": [False, True]})
+            {"header_only": [False, True], "fPIC": [False, True], "io_uring_probe": [False, True]})
     c.equal("default_options", dict(recipe.default_options),
-            {"header_only": False, "fPIC": True, "boost/*:header_only": True})
+            {"header_only": False, "fPIC": True, "io_uring_probe": True, "boost/*:header_only": True})
 
     # --- the two modes: options, requirements, package_id, validate -------------------------------
     default = configured(recipe, version, folders)
@@ -674,6 +674,13 @@ def main():
     for opt in ("KSVC_BUILD_TESTS", "KSVC_BUILD_EXAMPLES", "KSVC_BUILD_BENCHMARKS", "KSVC_DEV_WERROR"):
         c.check(opt in cmake_vars and cmake_vars[opt] in (False, "OFF"),
                 f"generate(): {opt} = {cmake_vars.get(opt)!r}, expected False")
+    c.equal("generate(): KSVC_BUILD_IO_URING_PROBE follows io_uring_probe (default)",
+            cmake_vars.get("KSVC_BUILD_IO_URING_PROBE"), True)
+    FAKE.reset()
+    no_probe = configured(recipe, version, folders, {"io_uring_probe": False})
+    no_probe.generate()
+    c.equal("generate(): KSVC_BUILD_IO_URING_PROBE with io_uring_probe=False",
+            {k: v for tc in FAKE.toolchains for k, v in tc.cache_variables.items()}.get("KSVC_BUILD_IO_URING_PROBE"), False)
     for var in cmake_vars:
         c.check(var in project_options or not var.startswith("KSVC_"),
                 f"generate() sets {var}, which cmake/KsvcOptions.cmake does not declare")

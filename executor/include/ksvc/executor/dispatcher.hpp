@@ -283,6 +283,11 @@ private:
                 uncount_caller(tier::io_uring, e.nr); // goes through the loop instead
             }
             if (!r.worker_safe || ring_only) return false;
+            // A deadline needs the backend's link timeout; a syscall on this thread could not
+            // honour it. And some entries change what the backend tracks (epoll: close).
+            if (timeout_ms >= 0) return false;
+            if constexpr (requires(const B& b) { b.needs_loop(e); })
+                if (p_.backend.needs_loop(e)) return false;
         } else if (ring_only) {
             out = make_framework_completion(e, errc::needs_ring);
             return true;

@@ -89,6 +89,10 @@ public:
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
     [[nodiscard]] bool supports(opcode op) const noexcept;
 
+    //! Entries the blocking facade must not run on its caller's thread: close, so that the fd's
+    //! registration and waiters are dropped before the number can be reused.
+    [[nodiscard]] bool needs_loop(const submit_entry& e) const noexcept { return e.nr == syscalls::x86_64::close; }
+
     //! No ring: the fields say nothing is in effect, and `notes` says why this backend serves.
     [[nodiscard]] const effective_features& features() const noexcept { return features_; }
     void add_note(const std::string& line) { features_.notes += (features_.notes.empty() ? "" : "\n") + line; }
@@ -140,7 +144,7 @@ private:
     status start(const submit_entry& e, std::uint32_t link, std::uint64_t deadline_ns) noexcept;
     void enqueue_waiter(int fd, fd_state& s, std::uint32_t i) noexcept;
     void unlink_waiter(std::uint32_t i) noexcept;
-    int arm(int fd, fd_state& s) noexcept;
+    int arm(int fd, fd_state& s, bool force = false) noexcept;
     void fail_waiters(int fd, fd_state& s, std::int64_t result, std::uint32_t except = npos) noexcept;
     void on_ready(int fd, std::uint32_t events) noexcept;
     void poll_kernel(int timeout_ms) noexcept;

@@ -147,6 +147,11 @@ public:
             if (on_primary_) return primary_->resource_result(i);
         return -EOPNOTSUPP;
     }
+    [[nodiscard]] bool needs_loop(const submit_entry& e) const noexcept {
+        if constexpr (requires(const Fallback& f) { f.needs_loop(e); })
+            if (!on_primary_) return fallback_->needs_loop(e);
+        return false;
+    }
     [[nodiscard]] bool owner_thread() const noexcept {
         if constexpr (requires(const Primary& p) { p.owner_thread(); })
             if (on_primary_) return primary_->owner_thread();
