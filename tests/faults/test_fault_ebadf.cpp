@@ -90,7 +90,7 @@ inline void check_tier1_calls(default_instance& inst, int fd, tier expected) {
 
 BOOST_AUTO_TEST_SUITE(faults_ebadf)
 
-BOOST_DATA_TEST_CASE(tier1_closed_and_invalid_fds, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(tier1_closed_and_invalid_fds, bdata::make(backend_configs()), cfg) {
     default_instance inst(options_for(cfg));
     for (int fd : {closed_fd(), -1, 1 << 20, 0x7fffffff}) check_tier1_calls(inst, fd, tier::io_uring);
     // The instance is healthy afterwards.
@@ -102,7 +102,7 @@ BOOST_DATA_TEST_CASE(tier1_closed_and_invalid_fds, bdata::make(run_configs()), c
     BOOST_TEST(inst.call(sys::read(r, buf, sizeof buf)).result == 2);
 }
 
-BOOST_DATA_TEST_CASE(tier1_calls_forced_to_workers, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(tier1_calls_forced_to_workers, bdata::make(backend_configs()), cfg) {
     // A kernel without any of the file/socket opcodes: every Tier-1 call runs on the pool.
     capabilities caps = current_capabilities();
     for (const auto& o : opcode_table)
@@ -114,7 +114,7 @@ BOOST_DATA_TEST_CASE(tier1_calls_forced_to_workers, bdata::make(run_configs()), 
     for (int fd : {closed_fd(), -1, 1 << 20}) check_tier1_calls(inst, fd, tier::worker_pool);
 }
 
-BOOST_DATA_TEST_CASE(tier2_closed_and_invalid_fds, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(tier2_closed_and_invalid_fds, bdata::make(backend_configs()), cfg) {
     default_instance inst(options_for(cfg));
     struct stat st {};
     int n = 0;
@@ -147,7 +147,7 @@ BOOST_DATA_TEST_CASE(tier2_closed_and_invalid_fds, bdata::make(run_configs()), c
     }
 }
 
-BOOST_DATA_TEST_CASE(descriptor_closed_between_submissions, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(descriptor_closed_between_submissions, bdata::make(backend_configs()), cfg) {
     // A descriptor closed by the caller while ksvc still has entries naming it queued: those
     // entries see EBADF (or a result if they ran first), never a crash or a lost completion.
     default_instance inst(options_for(cfg));

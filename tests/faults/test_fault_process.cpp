@@ -74,7 +74,7 @@ inline void expect_parent_instance_works(default_instance& inst) {
 
 BOOST_AUTO_TEST_SUITE(faults_process)
 
-BOOST_DATA_TEST_CASE(instance_used_in_forked_child, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(instance_used_in_forked_child, bdata::make(backend_configs()), cfg) {
     default_instance inst(options_for(cfg));
     BOOST_TEST(inst.call(sys::getpid()).result == ::getpid()); // warm: the loop has run
     auto [r, w] = make_pipe();
@@ -101,7 +101,7 @@ BOOST_DATA_TEST_CASE(instance_used_in_forked_child, bdata::make(run_configs()), 
     expect_parent_instance_works(inst);
 }
 
-BOOST_DATA_TEST_CASE(child_destroying_inherited_instance_leaves_parent_intact, bdata::make(run_configs()), cfg) {
+BOOST_DATA_TEST_CASE(child_destroying_inherited_instance_leaves_parent_intact, bdata::make(backend_configs()), cfg) {
     // The parent has a read in flight on the shared ring when it forks; the child destroys its
     // copy of the instance. Nothing may be cancelled or torn down on the parent's ring.
     auto inst = std::make_unique<default_instance>(options_for(cfg));

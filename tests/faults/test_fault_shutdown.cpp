@@ -100,6 +100,37 @@ BOOST_AUTO_TEST_CASE(blocked_read_is_cancelled_by_stop_inline) {
     BOOST_TEST((inst.submit(sys::getpid()) == errc::shut_down));
 }
 
+// The same on the epoll backend default_instance falls back to: the read waits for readiness in
+// the loop, and stop() completes it as cancelled, exactly once, in both modes.
+BOOST_AUTO_TEST_CASE(blocked_read_is_cancelled_by_stop_on_epoll) {
+    for (auto mode : {dispatch_mode::threaded, dispatch_mode::inline_mode}) {
+        BOOST_TEST_CONTEXT(mode) {
+            instance_options o;
+            o.mode = mode;
+            o.caps = &io_uring_refused_caps();
+            o.ring.log = &quiet_log;
+            default_instance inst(o);
+            BOOST_REQUIRE(!inst.backend().on_primary());
+            auto [r, w] = make_pipe();
+            char buf[16];
+            submit_entry e = sys::read(r, buf, sizeof buf);
+            e.corr_id = 1;
+            BOOST_REQUIRE(!inst.submit(e));
+            if (mode == dispatch_mode::inline_mode) {
+                inst.run_once(false);
+                BOOST_TEST(inst.backend().inflight() == 1u);
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            within(std::chrono::seconds(20), "stop()", [&] { inst.stop(); });
+            const auto got = poll_all(inst, 2);
+            BOOST_REQUIRE(got.size() == 1u);
+            BOOST_TEST(got[0].result == -ECANCELED, got[0]);
+            BOOST_TEST((inst.submit(sys::getpid()) == errc::shut_down));
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(queued_entries_complete_as_cancelled) {
     // Inline, nothing run: every accepted entry is still delivered once, as cancelled.
     instance_options o;

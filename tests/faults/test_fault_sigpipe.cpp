@@ -128,6 +128,7 @@ struct variant {
     dispatch_mode mode;
     bool force_workers; // capabilities without WRITE/SEND/WRITEV: the calls go to Tier 2
     bool queued;        // submit() instead of call()
+    bool epoll = false; // io_uring refused: default_instance serves through the epoll backend
 };
 
 const variant variants[] = {
@@ -139,9 +140,14 @@ const variant variants[] = {
     {"inline/tier1/submit", dispatch_mode::inline_mode, false, true},
     {"inline/tier2/call", dispatch_mode::inline_mode, true, false},
     {"inline/tier2/submit", dispatch_mode::inline_mode, true, true},
+    {"threaded/epoll/call", dispatch_mode::threaded, false, false, true},
+    {"threaded/epoll/submit", dispatch_mode::threaded, false, true, true},
+    {"inline/epoll/call", dispatch_mode::inline_mode, false, false, true},
+    {"inline/epoll/submit", dispatch_mode::inline_mode, false, true, true},
 };
 
 inline capabilities caps_for(const variant& v) {
+    if (v.epoll) return io_uring_refused_caps();
     capabilities caps = current_capabilities();
     if (v.force_workers) {
         caps.opcodes.reset(static_cast<std::size_t>(opcode::write));
@@ -194,6 +200,7 @@ BOOST_AUTO_TEST_CASE(pipe_without_reader) {
             instance_options o;
             o.mode = v.mode;
             o.caps = &caps;
+            if (v.epoll) o.ring.log = &quiet_log;
             default_instance inst(o);
             r.expect(v.mode == dispatch_mode::inline_mode || !sigpipe_blocked_here(),
                      "a threaded instance changed the caller's signal mask");
@@ -227,6 +234,7 @@ BOOST_AUTO_TEST_CASE(tcp_peer_closed) {
             instance_options o;
             o.mode = v.mode;
             o.caps = &caps;
+            if (v.epoll) o.ring.log = &quiet_log;
             default_instance inst(o);
             auto [client, server] = tcp_pair();
             server.reset(); // the peer is gone: the first write draws an RST, later ones EPIPE
@@ -258,6 +266,7 @@ BOOST_AUTO_TEST_CASE(tcp_after_local_shutdown) {
             instance_options o;
             o.mode = v.mode;
             o.caps = &caps;
+            if (v.epoll) o.ring.log = &quiet_log;
             default_instance inst(o);
             auto [client, server] = tcp_pair();
             if (::shutdown(client, SHUT_WR) != 0) return r.expect(false, "shutdown");
