@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
     bench::args a(argc, argv);
     const std::string preset = a.str("preset", "default");
     if (preset == "default") return run<ksvc::default_instance>(a, preset);
+    if (preset == "epoll") return run<ksvc::epoll_instance>(a, preset);
     std::fprintf(stderr, "echo_ksvc: unknown preset %s\n", preset.c_str());
     return 2;
 }

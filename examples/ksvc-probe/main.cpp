@@ -1,7 +1,8 @@
 // ksvc-probe — what this kernel's io_uring offers and where ksvc routes every system call.
 //
 //   ksvc-probe                      human-readable report (capabilities + route table by tier)
-//   ksvc-probe --table              the route table one syscall per line (nr, name, tier, opcode)
+//   ksvc-probe --table              the route table one syscall per line (nr, name, tier, opcode,
+//                                   and which backend serves it under each preset)
 //   ksvc-probe --json               exactly one JSON object on stdout
 //   ksvc-probe --assume-kernel 6.1  the model of a 6.1 kernel (ksvc::capabilities::for_kernel)
 //   ksvc-probe --emit-profile [--profile-name N]
@@ -23,6 +24,7 @@
 
 #include <ksvc/core/core.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
+#include <ksvc/module/presets.hpp>
 #include <ksvc/module/capabilities.hpp>
 #include <ksvc/module/profiles/kernel_profile.hpp>
 #include <ksvc/module/routers/probe_router.hpp>
@@ -193,15 +195,36 @@ std::vector<std::string> flag_names(const Table& table, std::uint32_t bits, bool
     return v;
 }
 
+// Which backend each preset serves Tier 1 with on this snapshot (the router follows it):
+// default_instance and server_instance fall back to epoll where io_uring is refused.
+struct preset_backend {
+    const char* preset;
+    ksvc::routing::backend_offer offer;
+};
+std::vector<preset_backend> preset_backends(const ksvc::capabilities& caps) {
+    return {{"default_instance", ksvc::default_instance::backend_type::offer_for(caps)},
+            {"server_instance", ksvc::server_instance::backend_type::offer_for(caps)},
+            {"epoll_instance", ksvc::epoll_instance::backend_type::offer_for(caps)}};
+}
+
 struct route_row {
     std::uint32_t nr;
     std::string_view name;
     ksvc::route_info route;
+    std::vector<std::string> served_by; //!< per preset_backends(): its backend's name, or the tier
 };
 
-std::vector<route_row> route_rows(const ksvc::probe_router& r) {
+std::vector<route_row> route_rows(const ksvc::probe_router& r, const std::vector<preset_backend>& presets) {
     std::vector<route_row> rows;
-    for (const auto& s : ksvc::syscalls::native::names) rows.push_back({s.nr, s.name, r.route(s.nr)});
+    for (const auto& s : ksvc::syscalls::native::names) {
+        route_row row{s.nr, s.name, r.route(s.nr), {}};
+        for (const auto& p : presets) {
+            const ksvc::route_info ri = ksvc::routing::resolve(s.nr, p.offer);
+            row.served_by.emplace_back(ri.tier == ksvc::tier::io_uring ? std::string(p.offer.backend)
+                                                                      : std::string(ksvc::to_string(ri.tier)));
+        }
+        rows.push_back(std::move(row));
+    }
     return rows;
 }
 
@@ -257,7 +280,12 @@ void print_json(const ksvc::capabilities& caps, const std::string& kernel, const
     o << "    \"ring_features\": "
       << json_list(flag_names(ksvc::ring_feature::table, caps.features, caps.io_uring_available)) << nl;
     o << "  }," << nl;
-    const auto rows = route_rows(router);
+    const auto presets = preset_backends(caps);
+    const auto rows = route_rows(router, presets);
+    o << "  \"backends\": {";
+    for (std::size_t i = 0; i < presets.size(); ++i)
+        o << (i ? ", " : "") << json_str(presets[i].preset) << ": " << json_str(presets[i].offer.backend);
+    o << "}," << nl;
     // Counted over native syscalls (router.count() also counts the numbering's holes as legacy).
     std::size_t counts[ksvc::tier_count] = {};
     for (const auto& r : rows) ++counts[static_cast<std::size_t>(r.route.tier)];
@@ -271,7 +299,10 @@ void print_json(const ksvc::capabilities& caps, const std::string& kernel, const
         o << "    {\"name\": " << json_str(r.name) << ", \"nr\": " << r.nr
           << ", \"tier\": " << json_str(ksvc::to_string(r.route.tier)) << ", \"opcode\": "
           << (r.route.op == ksvc::opcode::none ? std::string("null") : json_str(ksvc::to_string(r.route.op)))
-          << "}" << (i + 1 < rows.size() ? "," : "") << nl;
+          << ", \"served_by\": {";
+        for (std::size_t p = 0; p < presets.size(); ++p)
+            o << (p ? ", " : "") << json_str(presets[p].preset) << ": " << json_str(r.served_by[p]);
+        o << "}}" << (i + 1 < rows.size() ? "," : "") << nl;
     }
     o << "  ]" << nl << "}" << nl;
     std::cout << o.str();
@@ -383,14 +414,23 @@ void print_human(const ksvc::capabilities& caps, const std::string& kernel, cons
     if (caps.assumed) std::cout << "\n  ring presets: shown for the running kernel only (no --assume-kernel)\n";
     else print_presets(caps);
 
-    const auto rows = route_rows(router);
-    std::cout << "\n  route table: " << rows.size() << " native syscalls\n";
+    const auto presets = preset_backends(caps);
+    const auto rows = route_rows(router, presets);
+    std::cout << "\n  Tier 1 by preset (the router follows the backend; files go to the workers on epoll):\n";
+    for (std::size_t p = 0; p < presets.size(); ++p) {
+        std::size_t n = 0;
+        for (const auto& r : rows) n += r.served_by[p] == presets[p].offer.backend;
+        std::printf("    %-18s %-9s %3zu syscalls\n", presets[p].preset, presets[p].offer.backend, n);
+    }
+    std::cout << "\n  route table: " << rows.size() << " native syscalls (tier and opcode: default_instance)\n";
     if (one_per_line) {
-        std::printf("  %4s  %-24s %-12s %s\n", "nr", "name", "tier", "opcode");
+        std::printf("  %4s  %-24s %-12s %-16s %-12s %-12s %s\n", "nr", "name", "tier", "opcode", "default", "server",
+                    "epoll");
         for (const auto& r : rows)
-            std::printf("  %4u  %-24.*s %-12s %s\n", r.nr, static_cast<int>(r.name.size()), r.name.data(),
-                        std::string(ksvc::to_string(r.route.tier)).c_str(),
-                        r.route.op == ksvc::opcode::none ? "-" : std::string(ksvc::to_string(r.route.op)).c_str());
+            std::printf("  %4u  %-24.*s %-12s %-16s %-12s %-12s %s\n", r.nr, static_cast<int>(r.name.size()),
+                        r.name.data(), std::string(ksvc::to_string(r.route.tier)).c_str(),
+                        r.route.op == ksvc::opcode::none ? "-" : std::string(ksvc::to_string(r.route.op)).c_str(),
+                        r.served_by[0].c_str(), r.served_by[1].c_str(), r.served_by[2].c_str());
         std::fflush(stdout);
         return;
     }
@@ -430,7 +470,8 @@ int main(int argc, char** argv) {
             if (caps.assumed) kernel = caps.version.to_string();
         }
         if (opt.emit_profile) return emit_profile(caps, kernel, opt.profile_name);
-        const ksvc::probe_router router(caps);
+        // Routes as default_instance makes them here: io_uring's, or epoll's where io_uring is refused.
+        const ksvc::probe_router router(ksvc::default_instance::backend_type::offer_for(caps));
         if (opt.json) print_json(caps, kernel, running, router);
         else print_human(caps, kernel, running, router, opt.table);
     } catch (const std::invalid_argument& e) { // e.g. a malformed KSVC_ASSUME_KERNEL

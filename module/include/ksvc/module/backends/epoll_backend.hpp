@@ -97,6 +97,7 @@ public:
     [[nodiscard]] const effective_features& features() const noexcept { return features_; }
     void add_note(const std::string& line) { features_.notes += (features_.notes.empty() ? "" : "\n") + line; }
     [[nodiscard]] int epoll_fd() const noexcept { return epfd_; }
+    [[nodiscard]] static constexpr std::uint32_t setup_flags() noexcept { return 0; } // no ring
     //! Emulated multishot completions produced (accept_multishot, poll_multishot re-arms).
     [[nodiscard]] std::uint64_t stream_rearms() const noexcept { return rearms_; }
 
