@@ -152,6 +152,9 @@ void BM_nop_inline_preset(benchmark::State& state) {
 using coop_ring = ksvc::io_uring_backend<ksvc::coop_taskrun, ksvc::taskrun_flag>;
 BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring>)->Name("BM_nop_inline")->Arg(1)->Arg(8)->Arg(32)->Arg(128);
 BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring, false>)->Name("BM_nop_inline_counters_off")->Arg(1)->Arg(32);
+// default_instance's backend: the same ring inside fallback_backend (one branch per call), for
+// nop_batch*_composite_vs_ring: what holding the epoll fallback costs where io_uring serves.
+BENCHMARK(BM_nop_inline_preset<ksvc::basic_io_uring_or_epoll>)->Name("BM_nop_inline_composite")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<ksvc::sqpoll_io_uring>)->Name("BM_nop_inline_sqpoll")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<coop_ring>)->Name("BM_nop_inline_coop")->Arg(1)->Arg(32);
 BENCHMARK(BM_nop_inline_preset<ksvc::owner_thread_io_uring>)->Name("BM_nop_inline_owner")->Arg(1)->Arg(32);

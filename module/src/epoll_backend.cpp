@@ -44,7 +44,7 @@ std::uint32_t direction(std::uint32_t number) noexcept {
     default: break;
     }
     switch (static_cast<operation>(number)) {
-    case operation::accept_multishot: return EPOLLIN;
+    case operation::accept_multishot: case operation::recv_select: case operation::recv_multishot: return EPOLLIN;
     default: return 0;
     }
 }
@@ -53,6 +53,10 @@ bool is_accept(std::uint32_t number) noexcept {
     return number == nr::accept || number == nr::accept4 ||
            number == static_cast<std::uint32_t>(operation::accept_multishot);
 }
+
+constexpr auto recv_multishot_nr = static_cast<std::uint32_t>(operation::recv_multishot);
+constexpr auto recv_select_nr = static_cast<std::uint32_t>(operation::recv_select);
+constexpr auto accept_multishot_nr = static_cast<std::uint32_t>(operation::accept_multishot);
 
 // The byte count a read asks for, when one buffer holds it (a short read then drained a stream).
 std::uint64_t requested(const submit_entry& e) noexcept {
@@ -96,6 +100,8 @@ routing::backend_offer epoll_backend::offer_for(const capabilities& caps) {
     set(operation::link_timeout, false);
     set(operation::cancel, false);
     set(operation::accept_multishot, true);
+    set(operation::recv_select, false);    // into add_user_buffers' rings (-ENOBUFS without one)
+    set(operation::recv_multishot, true);
     return o;
 }
 
@@ -134,9 +140,10 @@ void epoll_backend::release(std::uint32_t i) noexcept {
     --used_;
 }
 
-void epoll_backend::post(const submit_entry& e, std::int64_t result, std::uint32_t flags) noexcept {
+void epoll_backend::post(const submit_entry& e, std::int64_t result, std::uint32_t flags, std::uint32_t aux) noexcept {
     completion_entry c = make_completion(e, result);
     c.flags = flags;
+    c.aux = aux;
     ready_.push_back(c);
     if (!counted_.empty()) count_completion();
 }
@@ -162,7 +169,7 @@ void epoll_backend::count_completion() noexcept {
 
 // Completes slot i with `result`; a linked pair completes both: the entry's link_timeout gets
 // -ECANCELED when the entry finished first, the entry -ECANCELED when its timeout fired.
-void epoll_backend::finish(std::uint32_t i, std::int64_t result) noexcept {
+void epoll_backend::finish(std::uint32_t i, std::int64_t result, std::uint32_t flags, std::uint32_t aux) noexcept {
     slot& s = slots_[i];
     if (s.waiting) unlink_waiter(i);
     const submit_entry e = s.e;
@@ -170,7 +177,7 @@ void epoll_backend::finish(std::uint32_t i, std::int64_t result) noexcept {
     const bool timer = s.kind == wait_kind::link_timer;
     release(i);
     if (partner == npos) {
-        post(e, result);
+        post(e, result, flags, aux);
         return;
     }
     slot& p = slots_[partner];
@@ -181,7 +188,7 @@ void epoll_backend::finish(std::uint32_t i, std::int64_t result) noexcept {
         post(pe, -ECANCELED);
         post(e, result);
     } else {
-        post(e, result);
+        post(e, result, flags, aux);
         post(pe, -ECANCELED);
     }
 }
@@ -222,6 +229,7 @@ int epoll_backend::refresh(int fd, fd_state& s) noexcept {
 // The non-blocking form of an fd entry. -EAGAIN: not ready.
 std::int64_t epoll_backend::attempt(const submit_entry& e, const fd_state& s) noexcept {
     const auto* a = e.args;
+    took_flags_ = took_buffer_ = 0;
     const int fd = static_cast<int>(a[0]);
     switch (e.nr) {
     case nr::read: {
@@ -256,10 +264,37 @@ std::int64_t epoll_backend::attempt(const submit_entry& e, const fd_state& s) no
     }
     default: break;
     }
-    if (e.nr == static_cast<std::uint32_t>(operation::accept_multishot))
-        return result_of(::syscall(SYS_accept4, a[0], 0, 0, static_cast<int>(a[1])));
+    const std::uint32_t number = e.number();
+    if (number == accept_multishot_nr) return result_of(::syscall(SYS_accept4, a[0], 0, 0, static_cast<int>(a[1])));
+    if (number == recv_select_nr || number == recv_multishot_nr) return recv_into_buffer(e);
     (void)s;
     return -EINVAL;
+}
+
+// recv_select / recv_multishot: into the next buffer of the entry's group, taken only when
+// bytes arrived (EAGAIN and end of stream leave it in the ring). -ENOBUFS: no such group, or
+// every buffer is leased (the stream recovers once leases are dropped and it is submitted again).
+std::int64_t epoll_backend::recv_into_buffer(const submit_entry& e) noexcept {
+    buffer_group* g = nullptr;
+    for (buffer_group& x : groups_)
+        if (x.r.group == e.buffer_group()) g = &x;
+    if (!g) return -ENOBUFS;
+    const std::uint16_t tail = __atomic_load_n(&g->r.ring->tail, __ATOMIC_ACQUIRE); // the provider's release
+    if (tail == g->head) return -ENOBUFS;
+    const io_uring_buf& b = g->r.ring->bufs[g->head & (g->r.entries - 1)];
+    const bool multishot = e.number() == recv_multishot_nr;
+    std::uint64_t len = b.len;
+    const std::uint64_t limit = multishot ? e.args[2] : e.args[1];
+    if (limit && limit < len) len = limit;
+    const auto flags = static_cast<int>(multishot ? e.args[1] : e.args[2]);
+    const std::int64_t r = result_of(::recv(static_cast<int>(e.args[0]), reinterpret_cast<void*>(b.addr),
+                                            static_cast<std::size_t>(len), flags | MSG_DONTWAIT));
+    if (r > 0) {
+        took_flags_ = completion_flags::buffer;
+        took_buffer_ = b.bid;
+        ++g->head;
+    }
+    return r;
 }
 
 // Syscalls that never block, and close: run now.
@@ -350,14 +385,17 @@ void epoll_backend::fail_waiters(int fd, fd_state& s, std::int64_t result, std::
 status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint64_t deadline_ns) noexcept {
     const std::uint32_t number = e.number();
     auto complete_now = [&](std::int64_t r, std::uint32_t flags = 0) {
+        const std::uint32_t aux = took_buffer_;
+        flags |= took_flags_;
+        took_flags_ = took_buffer_ = 0;
         if (link != npos) {
             // The entry finished first: its link_timeout is cancelled.
-            post(e, r, flags);
+            post(e, r, flags, aux);
             const submit_entry te = slots_[link].e;
             release(link);
             post(te, -ECANCELED);
         } else {
-            post(e, r, flags);
+            post(e, r, flags, aux);
         }
         return status::ok;
     };
@@ -424,7 +462,8 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         if (flags & ~std::uint64_t{SOCK_NONBLOCK | SOCK_CLOEXEC}) return complete_now(-EINVAL);
         if (s->kind != fd_kind::socket) return complete_now(attempt(e, *s)); // ENOTSOCK, at once
     }
-    const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking);
+    // A multishot recv drains on readiness (on_ready): its stream starts when data is there.
+    const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking) || number == recv_multishot_nr;
     // FIFO per fd: an entry does not overtake one already waiting for the same readiness.
     bool queued_ahead = false;
     for (std::uint32_t k = s->head; k != npos; k = slots_[k].next) queued_ahead |= (slots_[k].events & events) != 0;
@@ -444,7 +483,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         }
         if (r != -EAGAIN || s->nonblocking) {
             if (dir == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(e)) s->in_drained = true;
-            return complete_now(r, number == static_cast<std::uint32_t>(operation::accept_multishot) && r >= 0
+            return complete_now(r, number == accept_multishot_nr && r >= 0
                                        ? completion_flags::more | completion_flags::emulated
                                        : 0);
         }
@@ -457,8 +496,8 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     w.e = e;
     w.events = events;
     w.kind = poll_op ? wait_kind::poll : is_accept(number) ? wait_kind::accept : wait_kind::io;
-    w.multishot = number == static_cast<std::uint32_t>(operation::poll_multishot) ||
-                  number == static_cast<std::uint32_t>(operation::accept_multishot);
+    w.multishot = number == static_cast<std::uint32_t>(operation::poll_multishot) || number == accept_multishot_nr ||
+                  number == recv_multishot_nr;
     enqueue_waiter(fd, *s, i);
     int r = arm(fd, *s, true);
     if (r == -ENOENT || (r == 0 && !s->registered)) {
@@ -491,7 +530,8 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
 
 status epoll_backend::submit(const submit_entry& e, route_info r) noexcept {
     (void)r;
-    if (e.flags & (entry_flags::fixed_file | entry_flags::buffer_select | entry_flags::bundle))
+    const bool buffered = e.number() == recv_select_nr || e.number() == recv_multishot_nr;
+    if ((e.flags & entry_flags::fixed_file) || (!buffered && (e.flags & (entry_flags::buffer_select | entry_flags::bundle))))
         return status::unsupported; // registered files and buffers live in a ring
     if (e.flags & entry_flags::drain) return status::invalid_argument;
     if (e.continues_chain()) return status::unsupported; // chains come through submit_chain
@@ -561,16 +601,18 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             k = next;
             continue;
         }
-        if (w.multishot) { // accept_multishot: a connection each, until EAGAIN or an error ends it
-            if (r >= 0) {
-                post(w.e, r, completion_flags::more | completion_flags::emulated);
+        if (w.multishot) {
+            // accept_multishot: a connection each; recv_multishot: a buffer each — until EAGAIN,
+            // or an error, ENOBUFS or the end of the stream (recv 0) ends it without `more`.
+            const bool recv = w.e.number() == recv_multishot_nr;
+            if (r > 0 || (r == 0 && !recv)) {
+                post(w.e, r, completion_flags::more | completion_flags::emulated | took_flags_, took_buffer_);
                 ++rearms_;
-                if (!s.nonblocking) { // a blocking listener: one accept per readiness report
+                if (!recv && !s.nonblocking) { // a blocking listener: one accept per readiness report
                     blocked |= w.events;
                     k = next;
-                    continue;
                 }
-                continue; // the same waiter again, until EAGAIN
+                continue; // else the same waiter again, until EAGAIN
             }
             unlink_waiter(k);
             const submit_entry e = w.e;
@@ -580,7 +622,7 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             continue;
         }
         if (w.events == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(w.e)) s.in_drained = true;
-        finish(k, r);
+        finish(k, r, took_flags_, took_buffer_);
         k = next;
     }
     if (s.head == npos) return;

@@ -132,10 +132,12 @@ BOOST_AUTO_TEST_CASE(sockets_and_pipes_to_the_backend_files_to_workers_ring_only
     const probe_router u(caps);
     for (std::uint32_t n : {nr::getpid, nr::fork, nr::dup, nr::fcntl}) BOOST_TEST((r.route(n) == u.route(n)));
     for (operation op : {operation::nop, operation::poll, operation::poll_multishot, operation::timeout,
-                         operation::link_timeout, operation::cancel, operation::accept_multishot})
+                         operation::link_timeout, operation::cancel, operation::accept_multishot,
+                         operation::recv_select, operation::recv_multishot})
         BOOST_TEST((r.route(static_cast<std::uint32_t>(op)).tier == tier::io_uring), to_string(op));
     BOOST_TEST(r.route(static_cast<std::uint32_t>(operation::accept_multishot)).emulated);
-    for (operation op : {operation::recv_multishot, operation::recv_select, operation::send_zc, operation::read_fixed,
+    BOOST_TEST(r.route(static_cast<std::uint32_t>(operation::recv_multishot)).emulated);
+    for (operation op : {operation::send_zc, operation::read_fixed,
                          operation::msg_ring, operation::accept_direct, operation::close_direct, operation::openat_direct})
         BOOST_TEST((r.route(static_cast<std::uint32_t>(op)).tier == tier::legacy), to_string(op));
 }
@@ -146,14 +148,18 @@ BOOST_DATA_TEST_CASE(ring_only_operations_complete_with_unsupported, bdata::make
     auto [c, s] = tcp_pair();
     char buf[8];
     std::uint64_t corr = 100;
-    for (submit_entry e : {op::send_zc(s, "x", 1), op::recv_select(s, 8, 0), op::read_fixed(s, buf, 8, 0, 0),
-                           op::openat_direct(AT_FDCWD, "/", O_RDONLY), op::recv_multishot(s, 0)}) {
+    for (submit_entry e : {op::send_zc(s, "x", 1), op::read_fixed(s, buf, 8, 0, 0),
+                           op::openat_direct(AT_FDCWD, "/", O_RDONLY)}) {
         BOOST_REQUIRE(!submit_as(inst, e, ++corr));
         completion_entry got;
         BOOST_REQUIRE(f.wait_for(corr, got));
         BOOST_TEST((got.error() == errc::unsupported), got);
         BOOST_TEST(!got.more());
     }
+    // No provided buffer ring in this composition: a buffer-select recv finds no group (ENOBUFS,
+    // as the kernel answers for an unknown group).
+    BOOST_REQUIRE(::send(c, "data", 4, 0) == 4);
+    BOOST_TEST(inst.call(op::recv_select(s, 8, 0)).result == -ENOBUFS);
     // A direct descriptor can never reach a worker: refused, never run with the wrong fd.
     const completion_entry got = inst.call(op::read(direct_fd{0}, buf, sizeof buf));
     BOOST_TEST((got.error() == errc::needs_ring), got);
@@ -396,6 +402,71 @@ BOOST_DATA_TEST_CASE(multishot_accept_is_emulated_and_ends_on_cancel, bdata::mak
     BOOST_TEST(done.result == -ECANCELED);
 }
 
+// recv_multishot and recv_select into a provided_buffer_ring the epoll backend consumes in user
+// space: buffers named by the completions, leases recycled into the ring, ENOBUFS when all are
+// leased (the stream ends), and the stream working again once leases are dropped.
+using epoll_buffers_instance = instance<probe_router, epoll_backend, fixed_pool, eventfd_notifier, provided_buffer_ring>;
+
+BOOST_DATA_TEST_CASE(multishot_recv_into_provided_buffers_and_enobufs_recovery, bdata::make(modes), mode) {
+    instance_options o = mode_options(mode);
+    o.buffer_count = 4;
+    o.buffer_size = 16;
+    o.buffer_group = 3;
+    epoll_buffers_instance inst(o);
+    feed f{inst};
+    BOOST_TEST(!inst.buffers().is_registered()); // no ring: the backend takes them itself
+    auto [c, s] = tcp_pair();
+    BOOST_REQUIRE(!submit_as(inst, op::recv_multishot(s, 3), 1));
+    std::vector<provided_buffer_ring::lease> held;
+    std::string got;
+    for (const char* m : {"alpha", "beta", "gamma", "delta"}) {
+        BOOST_REQUIRE(::send(c, m, std::strlen(m), 0) == static_cast<ssize_t>(std::strlen(m)));
+        completion_entry done;
+        BOOST_REQUIRE(f.wait_for(1, done));
+        BOOST_REQUIRE(done.result > 0);
+        BOOST_TEST(done.more());
+        BOOST_TEST((done.flags & completion_flags::buffer) != 0);
+        BOOST_TEST((done.flags & completion_flags::emulated) != 0);
+        auto l = inst.buffers().take(done);
+        BOOST_REQUIRE(static_cast<bool>(l));
+        got.append(reinterpret_cast<const char*>(l.data().data()), l.data().size());
+        held.push_back(std::move(l)); // keep all four leased
+    }
+    BOOST_TEST(got == "alphabetagammadelta");
+    // Every buffer is leased: the next bytes end the stream with ENOBUFS.
+    BOOST_REQUIRE(::send(c, "epsilon", 7, 0) == 7);
+    completion_entry end;
+    BOOST_REQUIRE(f.wait_for(1, end));
+    BOOST_TEST(!end.more());
+    BOOST_TEST(end.result == -ENOBUFS);
+    // Dropping the leases recycles the buffers; submitted again, the stream delivers the waiting bytes.
+    held.clear();
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+    BOOST_REQUIRE(!submit_as(inst, op::recv_multishot(s, 3), 2));
+    completion_entry again;
+    BOOST_REQUIRE(f.wait_for(2, again));
+    BOOST_REQUIRE(again.result == 7);
+    {
+        auto l = inst.buffers().take(again);
+        BOOST_TEST(std::string(reinterpret_cast<const char*>(l.data().data()), l.data().size()) == "epsilon");
+    }
+    // The peer closes: the stream ends with 0.
+    c.reset();
+    completion_entry eof;
+    do {
+        BOOST_REQUIRE(f.wait_for(2, eof));
+    } while (eof.more());
+    BOOST_TEST(eof.result == 0);
+    // A single recv_select takes one buffer the same way.
+    auto [c2, s2] = tcp_pair();
+    BOOST_REQUIRE(::send(c2, "one", 3, 0) == 3);
+    const completion_entry one = inst.call(op::recv_select(s2, 16, 3));
+    BOOST_REQUIRE(one.result == 3);
+    BOOST_TEST((one.flags & completion_flags::buffer) != 0);
+    auto l = inst.buffers().take(one);
+    BOOST_TEST(std::string(reinterpret_cast<const char*>(l.data().data()), l.data().size()) == "one");
+}
+
 BOOST_DATA_TEST_CASE(epipe_without_sigpipe_and_peer_reset, bdata::make(modes), mode) {
     epoll_instance inst(mode_options(mode));
     feed f{inst};
@@ -565,7 +636,28 @@ int child_under_seccomp(bool fresh_probe, dispatch_mode mode) {
     so.ring.log = &keep;
     server_instance server(so);
     if (server.features().fixed_files != 0 || server.features().restricted) return 24;
-    return serve_everything(server);
+    if (const int e = serve_everything(server)) return e;
+    // Its multishot recv into the provided buffer ring, emulated by the epoll backend.
+    loopback_listener l;
+    unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::connect(c, reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) != 0) return 50;
+    unique_fd srv(::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+    submit_entry e = op::recv_multishot(srv, server.buffers().group());
+    e.corr_id = 77;
+    if (server.submit(e)) return 51;
+    if (::send(c, "multishot", 9, 0) != 9) return 52;
+    completion_entry out[4];
+    for (int i = 0; i < 500; ++i) {
+        const std::size_t n = server.wait_completions(out, 10);
+        for (std::size_t k = 0; k < n; ++k) {
+            if (out[k].corr_id != 77) continue;
+            if (out[k].result != 9 || !out[k].more()) return 53;
+            auto lease = server.buffers().take(out[k]);
+            if (std::string(reinterpret_cast<const char*>(lease.data().data()), lease.data().size()) != "multishot") return 54;
+            return 0;
+        }
+    }
+    return 55;
 }
 
 } // namespace

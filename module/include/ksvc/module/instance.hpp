@@ -130,6 +130,9 @@ public:
         // Buffers the kernel must know (a provided ring, registered buffers) are registered by
         // the backend on the thread that drives the ring, before its first entry.
         if constexpr (requires(B& b, P& p) { b.add_resource(p.resource()); }) backend_.add_resource(buffers_.resource());
+        // A backend without a ring takes provided buffers in user space (epoll: recv_multishot).
+        if constexpr (requires(B& b, P& p) { b.add_user_buffers(p.user_ring()); })
+            backend_.add_user_buffers(buffers_.user_ring());
         dispatcher_.start();
         // Threaded: the loop thread has attached the ring by now. Inline: the owner's first
         // drive attaches it, and publishes the features again then.

@@ -11,7 +11,10 @@
 //!   operations: nop, poll, poll_multishot, timeout (relative or IORING_TIMEOUT_ABS, with a
 //!   count), link_timeout (a [entry, link_timeout] chain: call() with a deadline), cancel (by
 //!   corr_id, fd or all), accept_multishot (emulated: accepts on readiness until EAGAIN; `emulated`
-//!   is set in its completions). Everything needing a ring (fixed files, registered or provided
+//!   is set in its completions), recv_select and recv_multishot (emulated) into a provided
+//!   buffer ring consumed in user space (add_user_buffers: the instance hands it its
+//!   provided_buffer_ring; an unknown group or an empty ring is -ENOBUFS, as in the kernel, and a
+//!   multishot recv ends with it). Everything else needing a ring (fixed files, registered
 //!   buffers, zero-copy sends, msg_ring) is refused with errc::unsupported by the router.
 //!
 //! How an entry runs: the syscall is attempted at once in its non-blocking form; EAGAIN on a
@@ -88,6 +91,8 @@ public:
     [[nodiscard]] std::size_t inflight() const noexcept { return used_ + ready_.size() - ready_head_; }
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
     [[nodiscard]] bool supports(opcode op) const noexcept;
+    //! A provided-buffer ring to take recv buffers from (its group), before the loop starts.
+    void add_user_buffers(const user_buffer_ring& r) { groups_.push_back({r, 0}); }
 
     //! Entries the blocking facade must not run on its caller's thread: close, so that the fd's
     //! registration and waiters are dropped before the number can be reused.
@@ -127,6 +132,10 @@ private:
         bool nonblocking = false;
         bool in_drained = false, out_full = false; // skip the attempt: wait for readiness
     };
+    struct buffer_group {
+        user_buffer_ring r;
+        std::uint16_t head = 0; // the next entry this backend takes (the kernel's head)
+    };
     struct timer_ref {
         std::uint64_t deadline_ns;
         std::uint32_t slot, gen;
@@ -136,8 +145,10 @@ private:
     enum class attempt_result : std::uint8_t { done, wait, worker };
     std::uint32_t alloc() noexcept;
     void release(std::uint32_t i) noexcept;
-    void post(const submit_entry& e, std::int64_t result, std::uint32_t flags = 0) noexcept;
-    void finish(std::uint32_t i, std::int64_t result) noexcept; // completes slot i (and its link partner)
+    void post(const submit_entry& e, std::int64_t result, std::uint32_t flags = 0, std::uint32_t aux = 0) noexcept;
+    std::int64_t recv_into_buffer(const submit_entry& e) noexcept;
+    // Completes slot i (and its link partner).
+    void finish(std::uint32_t i, std::int64_t result, std::uint32_t flags = 0, std::uint32_t aux = 0) noexcept;
     fd_state* state_for(int fd) noexcept;
     int refresh(int fd, fd_state& s) noexcept;
     std::int64_t attempt(const submit_entry& e, const fd_state& s) noexcept;
@@ -169,6 +180,8 @@ private:
     std::priority_queue<timer_ref, std::vector<timer_ref>, std::greater<>> timers_;
     std::vector<std::uint32_t> counted_; // timeouts with a completion count
     std::vector<epoll_event> events_;
+    std::vector<buffer_group> groups_;
+    std::uint32_t took_flags_ = 0, took_buffer_ = 0; // what the last attempt's completion carries
     effective_features features_;
     std::uint64_t rearms_ = 0;
 };

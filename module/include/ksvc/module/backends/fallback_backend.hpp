@@ -15,8 +15,8 @@
 //! features().notes keeps it.
 //!
 //! On the fallback, what needs a ring drops out: registered resources are not attached
-//! (add_resource does nothing; resource_result says -EOPNOTSUPP), features() has nothing in
-//! effect, and the router (built from offer()) sends files to the workers and refuses
+//! (add_resource does nothing; resource_result says -EOPNOTSUPP; a provided buffer ring is
+//! consumed in user space instead, add_user_buffers), features() has nothing in effect, and the router (built from offer()) sends files to the workers and refuses
 //! ring-only operations with errc::unsupported.
 #include <cerrno>
 #include <optional>
@@ -141,6 +141,10 @@ public:
     void add_resource(const ring_resource& r) {
         if constexpr (requires(Primary& p) { p.add_resource(r); })
             if (on_primary_) primary_->add_resource(r);
+    }
+    void add_user_buffers(const user_buffer_ring& r) {
+        if constexpr (requires(Fallback& f) { f.add_user_buffers(r); })
+            if (!on_primary_) fallback_->add_user_buffers(r);
     }
     [[nodiscard]] int resource_result(std::size_t i) const noexcept {
         if constexpr (requires(const Primary& p) { p.resource_result(i); })

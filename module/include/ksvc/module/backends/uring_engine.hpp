@@ -65,6 +65,14 @@ struct resource_context {
     bool provide_buffers = false;   //!< IORING_OP_PROVIDE_BUFFERS (5.7)
     bool wants_replenish = false;   //!< set by attach: call `replenish` (else never: it costs a call per entry)
 };
+//! A provided-buffer ring consumed in user space by a backend without a ring (epoll_backend), as
+//! the kernel would consume it: entries from the backend's own head up to the ring's tail (read
+//! with acquire), the provider recycling buffers by advancing the tail.
+struct user_buffer_ring {
+    io_uring_buf_ring* ring = nullptr;
+    std::uint32_t entries = 0; //!< a power of two
+    std::uint16_t group = 0;
+};
 struct ring_resource {
     const char* name = "";
     void* self = nullptr;

@@ -239,6 +239,9 @@ public:
     [[nodiscard]] std::uint64_t recycled() const noexcept { return recycled_; }
 
     //! What the backend registers on its driving thread.
+    //! The same ring for a backend without io_uring (epoll_backend), which takes buffers from it
+    //! in user space; leases recycle into it as they do for the kernel.
+    user_buffer_ring user_ring() noexcept { return {ring_, static_cast<std::uint32_t>(count_), group_}; }
     ring_resource resource() noexcept { return {"provided_buffer_ring", this, &attach, &detach, &replenish}; }
 
 private:
