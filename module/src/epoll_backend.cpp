@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -73,6 +74,13 @@ epoll_backend::epoll_backend(const capabilities& caps, io_uring_options opts) : 
     for (std::uint32_t i = 0; i < n; ++i) slots_[i].next = i + 1 < n ? i + 1 : npos;
     free_ = 0;
     ready_.reserve(64);
+    counted_.reserve(n); // pushed from noexcept paths: never reallocates
+    // No fd reaches the hard RLIMIT_NOFILE: a larger number is not an open file, and must not
+    // size the fd table (INT_MAX would ask for gigabytes).
+    rlimit rl{};
+    max_fds_ = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
+                   ? static_cast<std::size_t>(std::min<rlim_t>(rl.rlim_max, rlim_t{1} << 22))
+                   : std::size_t{1} << 20;
     events_.resize(std::min<std::size_t>(n + 1, 1024));
     features_.notes = "epoll backend: no ring (fixed files, registered and provided buffers, restrictions are not in effect)";
 }
@@ -198,9 +206,10 @@ void epoll_backend::finish(std::uint32_t i, std::int64_t result, std::uint32_t f
 epoll_backend::fd_state* epoll_backend::state_for(int fd) noexcept {
     if (fd < 0) return nullptr;
     const auto n = static_cast<std::size_t>(fd);
+    if (n >= max_fds_) return nullptr;
     if (n >= fds_.size()) {
         try {
-            fds_.resize(std::max<std::size_t>(n + 1, fds_.size() * 2));
+            fds_.resize(std::min(max_fds_, std::max<std::size_t>(n + 1, fds_.size() * 2)));
         } catch (...) {
             return nullptr;
         }
@@ -384,6 +393,7 @@ void epoll_backend::fail_waiters(int fd, fd_state& s, std::int64_t result, std::
 // already allocated for it (npos: none).
 status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint64_t deadline_ns) noexcept {
     const std::uint32_t number = e.number();
+    took_flags_ = took_buffer_ = 0; // on_ready's last attempt may have left a buffer named
     auto complete_now = [&](std::int64_t r, std::uint32_t flags = 0) {
         const std::uint32_t aux = took_buffer_;
         flags |= took_flags_;
@@ -443,9 +453,9 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     const bool poll_op = dir == 0;
     const std::uint32_t events = poll_op ? (static_cast<std::uint32_t>(e.args[1]) & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)) : dir;
     fd_state* s = state_for(fd);
-    if (!s) { // a negative or absurd fd: the syscall says what is wrong
-        if (poll_op) return complete_now(-EBADF);
-        return complete_now(attempt(e, fd_state{}));
+    if (!s) { // negative, or beyond any fd table: the syscall on a worker says what is wrong
+        if (poll_op || number >= operation_base) return complete_now(-EBADF);
+        return status::unsupported;
     }
     if (s->kind == fd_kind::unknown) {
         const int r = refresh(fd, *s);

@@ -175,6 +175,7 @@ private:
     std::size_t used_ = 0;
     std::size_t fd_waiters_ = 0; // slots waiting on an fd
     std::vector<fd_state> fds_;
+    std::size_t max_fds_ = 0; // the hard RLIMIT_NOFILE: no fd reaches it
     std::vector<completion_entry> ready_;
     std::size_t ready_head_ = 0;
     std::priority_queue<timer_ref, std::vector<timer_ref>, std::greater<>> timers_;
