@@ -29,6 +29,10 @@
 #include <ksvc/module/backends/epoll_backend.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
 
+// The hot forwards are inlined into the dispatcher as the wrapped backend's own members are:
+// left to the inliner, the extra layer pushed run_once out of line (a 6 % loss at batch 1).
+#define KSVC_FORWARD [[gnu::always_inline]] inline
+
 namespace ksvc {
 
 namespace detail {
@@ -77,29 +81,29 @@ public:
     Fallback* fallback() noexcept { return on_primary_ ? nullptr : &*fallback_; }
 
     // ---- io_backend --------------------------------------------------------------------------
-    status submit(const submit_entry& e, route_info r) noexcept {
+    KSVC_FORWARD status submit(const submit_entry& e, route_info r) noexcept {
         return on_primary_ ? primary_->submit(e, r) : fallback_->submit(e, r);
     }
-    status submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {
+    KSVC_FORWARD status submit_chain(std::span<const submit_entry> chain, const route_info* routes) noexcept {
         return on_primary_ ? chain_of(*primary_, chain, routes) : chain_of(*fallback_, chain, routes);
     }
-    int flush() noexcept { return on_primary_ ? primary_->flush() : fallback_->flush(); }
-    int flush_and_run() noexcept {
+    KSVC_FORWARD int flush() noexcept { return on_primary_ ? primary_->flush() : fallback_->flush(); }
+    KSVC_FORWARD int flush_and_run() noexcept {
         if (on_primary_) {
             if constexpr (requires(Primary& p) { p.flush_and_run(); }) return primary_->flush_and_run();
             else return primary_->flush();
         }
         return fallback_->flush();
     }
-    std::size_t reap(std::span<completion_entry> out) noexcept {
+    KSVC_FORWARD std::size_t reap(std::span<completion_entry> out) noexcept {
         return on_primary_ ? primary_->reap(out) : fallback_->reap(out);
     }
-    std::size_t reap_posted(std::span<completion_entry> out) noexcept {
+    KSVC_FORWARD std::size_t reap_posted(std::span<completion_entry> out) noexcept {
         return on_primary_ ? posted_of(*primary_, out) : posted_of(*fallback_, out);
     }
     std::error_code cancel(std::uint64_t id) noexcept { return on_primary_ ? primary_->cancel(id) : fallback_->cancel(id); }
     std::size_t cancel_all() noexcept { return on_primary_ ? primary_->cancel_all() : fallback_->cancel_all(); }
-    int wait(int fd, int timeout_ms = -1) noexcept {
+    KSVC_FORWARD int wait(int fd, int timeout_ms = -1) noexcept {
         return on_primary_ ? primary_->wait(fd, timeout_ms) : fallback_->wait(fd, timeout_ms);
     }
     //! Only on the primary: the instance gives a fallback-served loop an fd doorbell (see
@@ -111,8 +115,8 @@ public:
         const int bounded = timeout_ms < 0 || timeout_ms > 1 ? 1 : timeout_ms;
         return on_primary_ ? primary_->wait(-1, bounded) : fallback_->wait(-1, bounded);
     }
-    [[nodiscard]] std::size_t inflight() const noexcept { return on_primary_ ? primary_->inflight() : fallback_->inflight(); }
-    [[nodiscard]] std::size_t capacity() const noexcept { return on_primary_ ? primary_->capacity() : fallback_->capacity(); }
+    [[nodiscard]] KSVC_FORWARD std::size_t inflight() const noexcept { return on_primary_ ? primary_->inflight() : fallback_->inflight(); }
+    [[nodiscard]] KSVC_FORWARD std::size_t capacity() const noexcept { return on_primary_ ? primary_->capacity() : fallback_->capacity(); }
     [[nodiscard]] bool supports(opcode op) const noexcept { return on_primary_ ? primary_->supports(op) : fallback_->supports(op); }
 
     // ---- the optional members the dispatcher and the instance use --------------------------
@@ -221,3 +225,5 @@ using basic_io_uring_or_epoll = fallback_backend<basic_io_uring>;
 static_assert(io_backend<basic_io_uring_or_epoll>);
 
 } // namespace ksvc
+
+#undef KSVC_FORWARD
