@@ -2,7 +2,9 @@
 #include <ksvc/module/backends/epoll_backend.hpp>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -230,6 +232,8 @@ int epoll_backend::refresh(int fd, fd_state& s) noexcept {
         return 1;
     }
     s.kind = S_ISSOCK(st.st_mode) ? fd_kind::socket : fd_kind::other;
+    s.fifo = S_ISFIFO(st.st_mode);
+    s.no_nowait = false;
     return 0;
 }
 
@@ -240,6 +244,7 @@ std::int64_t epoll_backend::attempt(const submit_entry& e, const fd_state& s) no
     const auto* a = e.args;
     took_flags_ = took_buffer_ = 0;
     const int fd = static_cast<int>(a[0]);
+    if (s.no_nowait && (e.nr == nr::read || e.nr == nr::write)) return pipe_without_nowait(e);
     switch (e.nr) {
     case nr::read: {
         iovec v{reinterpret_cast<void*>(a[1]), static_cast<std::size_t>(a[2])};
@@ -278,6 +283,36 @@ std::int64_t epoll_backend::attempt(const submit_entry& e, const fd_state& s) no
     if (number == recv_select_nr || number == recv_multishot_nr) return recv_into_buffer(e);
     (void)s;
     return -EINVAL;
+}
+
+// A pipe on a kernel without RWF_NOWAIT for pipes: read what FIONREAD says is there, write what
+// fits (all or nothing up to PIPE_BUF, keeping such writes atomic) — neither can block while this
+// loop is that end's only user. -EAGAIN: not ready.
+std::int64_t epoll_backend::pipe_without_nowait(const submit_entry& e) noexcept {
+    const int fd = static_cast<int>(e.args[0]);
+    const auto want = static_cast<std::size_t>(e.args[2]);
+    pollfd p{fd, static_cast<short>(e.nr == nr::read ? POLLIN : POLLOUT), 0};
+    if (::poll(&p, 1, 0) < 0) return -errno;
+    if (p.revents & POLLNVAL) return -EBADF;
+    if (e.nr == nr::read) {
+        int avail = 0;
+        if (::ioctl(fd, FIONREAD, &avail) != 0) return -errno;
+        if (avail == 0 && !(p.revents & POLLHUP)) return want == 0 ? 0 : -EAGAIN; // HUP + empty: EOF
+        return result_of(::read(fd, reinterpret_cast<void*>(e.args[1]), std::min<std::size_t>(want, static_cast<std::size_t>(avail))));
+    }
+    std::int64_t r;
+    if (p.revents & POLLERR) { // no reader: EPIPE, as the write itself says
+        r = result_of(::write(fd, reinterpret_cast<void*>(e.args[1]), 0 < want ? 1 : 0));
+    } else {
+        int queued = 0;
+        const int size = ::fcntl(fd, F_GETPIPE_SZ);
+        if (size < 0 || ::ioctl(fd, FIONREAD, &queued) != 0) return -errno;
+        const auto room = static_cast<std::size_t>(size > queued ? size - queued : 0);
+        if (room == 0 || (want <= PIPE_BUF && room < want)) return -EAGAIN;
+        r = result_of(::write(fd, reinterpret_cast<void*>(e.args[1]), std::min(want, room)));
+    }
+    if (r == -EPIPE) process::consume_sigpipe();
+    return r;
 }
 
 // recv_select / recv_multishot: into the next buffer of the entry's group, taken only when
@@ -473,6 +508,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         if (s->kind != fd_kind::socket) return complete_now(attempt(e, *s)); // ENOTSOCK, at once
     }
     // A multishot recv drains on readiness (on_ready): its stream starts when data is there.
+    if (s->no_nowait && (number == nr::readv || number == nr::writev)) return status::unsupported; // see the header
     const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking) || number == recv_multishot_nr;
     // FIFO per fd: an entry does not overtake one already waiting for the same readiness.
     bool queued_ahead = false;
@@ -483,6 +519,10 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         std::int64_t r = attempt(e, *s);
         if (r == -ENOTSOCK && s->kind == fd_kind::socket) { // the number names another file now
             refresh(fd, *s);
+            r = attempt(e, *s);
+        }
+        if (r == -EOPNOTSUPP && s->fifo && (number == nr::read || number == nr::write)) {
+            s->no_nowait = true; // a pipe before 6.4: sized reads and writes on readiness
             r = attempt(e, *s);
         }
         if (r == -EOPNOTSUPP && (number == nr::read || number == nr::write || number == nr::readv || number == nr::writev))
@@ -606,6 +646,10 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             continue;
         }
         std::int64_t r = attempt(w.e, s);
+        if (r == -EOPNOTSUPP && s.fifo && !s.no_nowait && (w.e.nr == nr::read || w.e.nr == nr::write)) {
+            s.no_nowait = true; // learnt here when the submit skipped its attempt
+            r = attempt(w.e, s);
+        }
         if (r == -EAGAIN) {
             blocked |= w.events;
             k = next;

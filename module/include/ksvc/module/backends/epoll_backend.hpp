@@ -28,7 +28,11 @@
 //!
 //! Regular files, directories and block devices cannot be polled (epoll_ctl: EPERM): submit()
 //! returns status::unsupported for them and the dispatcher runs the entry on a worker. So does a
-//! file whose type has no non-blocking read or write (RWF_NOWAIT: EOPNOTSUPP, e.g. a tty).
+//! file whose type has no non-blocking read or write (RWF_NOWAIT: EOPNOTSUPP, e.g. a tty) — except
+//! pipes, which older kernels (before 6.4) also refuse RWF_NOWAIT: their read and write run on
+//! readiness, sized so they cannot block (FIONREAD bytes; the free room, whole if at most
+//! PIPE_BUF) — safe while this loop is the pipe end's only reader or writer. readv/writev on such
+//! a pipe go to a worker.
 //!
 //! fds closed behind ksvc's back: the registration belongs to (file, fd). A one-shot fd is
 //! re-armed with EPOLL_CTL_MOD, which fails with ENOENT once the number names another file: the
@@ -131,6 +135,8 @@ private:
         bool registered = false;
         bool nonblocking = false;
         bool in_drained = false, out_full = false; // skip the attempt: wait for readiness
+        bool fifo = false;      // a pipe or FIFO
+        bool no_nowait = false; // a pipe on a kernel without RWF_NOWAIT for pipes (before 6.4): see attempt()
     };
     struct buffer_group {
         user_buffer_ring r;
@@ -147,6 +153,7 @@ private:
     void release(std::uint32_t i) noexcept;
     void post(const submit_entry& e, std::int64_t result, std::uint32_t flags = 0, std::uint32_t aux = 0) noexcept;
     std::int64_t recv_into_buffer(const submit_entry& e) noexcept;
+    std::int64_t pipe_without_nowait(const submit_entry& e) noexcept;
     // Completes slot i (and its link partner).
     void finish(std::uint32_t i, std::int64_t result, std::uint32_t flags = 0, std::uint32_t aux = 0) noexcept;
     fd_state* state_for(int fd) noexcept;
