@@ -49,9 +49,10 @@ static_assert(io_backend<server_io_uring>);
 //! provided buffer ring (instance_options::buffer_count × buffer_size, incremental on 6.12+),
 //! Tier-2 syscalls on a lazy pool (no thread until one is needed), and a futex doorbell (no
 //! eventfd where the kernel has IORING_OP_FUTEX_WAIT). examples/echo-server shows it in use.
-//! Where io_uring is refused, the same instance serves through the epoll backend: plain socket
-//! entries work, ring-only operations (multishot recv, direct descriptors) are refused with
-//! errc::unsupported, and features() says that nothing of the ring is in effect.
+//! Where io_uring is refused, the same instance serves through the epoll backend: socket entries
+//! work, multishot accept and recv are emulated (recv into the provided buffer ring, read in user
+//! space), direct descriptors and zero-copy sends are refused with errc::unsupported, and
+//! features() says that nothing of the ring is in effect.
 using server_instance = instance<probe_router, fallback_backend<server_io_uring>, lazy_pool, futex_notifier,
                                  provided_buffer_ring, ring_completion_sink, process_shared_page, inline_dispatch>;
 static_assert(instance_composition<server_instance>);
