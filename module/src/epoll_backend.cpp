@@ -491,8 +491,11 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     const bool poll_op = dir == 0;
     const std::uint32_t events = poll_op ? (static_cast<std::uint32_t>(e.args[1]) & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)) : dir;
     fd_state* s = state_for(fd);
-    if (!s) { // negative, or beyond any fd table: the syscall on a worker says what is wrong
+    if (!s) {
         if (poll_op || number >= operation_base) return complete_now(-EBADF);
+        // A negative fd fails at once (the non-blocking form says how); one beyond the hard
+        // RLIMIT_NOFILE is bogus, or predates a lowered limit: a worker's syscall says which.
+        if (fd < 0) return complete_now(attempt(e, fd_state{}));
         return status::unsupported;
     }
     if (s->kind == fd_kind::unknown) {

@@ -1,4 +1,4 @@
-// io_backend laws, over basic_io_uring and the archetype (8 entries unless a law says otherwise):
+// io_backend laws, over the io_uring presets, the epoll backend and the archetype (8 entries unless a law says otherwise):
 // - every accepted entry completes exactly once, with its corr_id, nr and flags echoed;
 // - inflight() counts accepted entries until they are reaped, then returns to 0;
 // - past capacity(), submit() says errc::ring_full and accepts nothing; nothing accepted is lost;
@@ -31,6 +31,7 @@
 
 #include <ksvc/core/concepts/io_backend.hpp>
 #include <ksvc/executor/sys.hpp>
+#include <ksvc/module/backends/epoll_backend.hpp>
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/capabilities.hpp>
 
@@ -63,11 +64,18 @@ struct factory<owner_thread_io_uring> {
     }
 };
 template <>
+struct factory<epoll_backend> {
+    static epoll_backend make(unsigned entries = 8) {
+        return epoll_backend(current_capabilities(), io_uring_options{.entries = entries});
+    }
+};
+template <>
 struct factory<test::archetype_backend> {
     static test::archetype_backend make(unsigned entries = 8) { return test::archetype_backend(entries); }
 };
 
-using backends = boost::mpl::list<basic_io_uring, sqpoll_io_uring, owner_thread_io_uring, test::archetype_backend>;
+using backends =
+    boost::mpl::list<basic_io_uring, sqpoll_io_uring, owner_thread_io_uring, epoll_backend, test::archetype_backend>;
 
 // Skips the io_uring instantiations when the kernel refuses io_uring. A decorator applies to
 // every type of a template test case, so it picks them by the type in the test-case name.
