@@ -9,12 +9,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -32,6 +28,7 @@
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/module/presets.hpp>
 
+#include "support/block_io_uring.hpp"
 #include "support/fixtures.hpp"
 
 namespace ksvc::test::epoll {
@@ -539,21 +536,6 @@ BOOST_AUTO_TEST_SUITE_END()
 // child: a filter cannot be removed.
 namespace {
 
-int block_io_uring() {
-    sock_filter prog[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<unsigned>(offsetof(seccomp_data, nr))),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-    };
-    sock_fprog fprog{static_cast<unsigned short>(sizeof prog / sizeof prog[0]), prog};
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
-    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return errno;
-    return 0;
-}
-
 // File, pipe and TCP work through `inst`, every byte checked; 0 or the step that failed.
 template <class I>
 int serve_everything(I& inst) {
@@ -614,7 +596,7 @@ std::vector<std::string> lines;
 void keep(std::string_view l) noexcept { lines.emplace_back(l); }
 
 int child_under_seccomp(bool fresh_probe, dispatch_mode mode) {
-    if (const int e = block_io_uring(); e != 0) return 20;
+    if (const int e = block_io_uring(); e != 0) return 20; // support/block_io_uring.hpp
     // A fresh probe names seccomp; a snapshot taken before the filter (inherited) makes the ring's
     // own setup fail with EPERM, which falls back the same way.
     const capabilities caps = fresh_probe ? detect_capabilities() : current_capabilities();
