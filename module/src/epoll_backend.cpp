@@ -749,7 +749,10 @@ std::size_t epoll_backend::reap_posted(std::span<completion_entry> out) noexcept
 }
 
 std::size_t epoll_backend::reap(std::span<completion_entry> out) noexcept {
-    if (ready_.size() - ready_head_ < out.size() && (fd_waiters_ || !timers_.empty())) poll_kernel(0);
+    // Right after wait() (or a look of our own) epoll has nothing new worth a syscall: the loop
+    // reaps once per turn, and a turn that slept has just looked.
+    if (!looked_ && ready_.size() - ready_head_ < out.size() && (fd_waiters_ || !timers_.empty())) poll_kernel(0);
+    looked_ = false;
     return reap_posted(out);
 }
 
@@ -764,6 +767,7 @@ int epoll_backend::wait(int fd, int timeout_ms) noexcept {
         doorbell_ = fd;
     }
     const int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), next_timer_ms(timeout_ms));
+    looked_ = true;
     if (n < 0) {
         const int err = errno;
         expire_timers();

@@ -192,6 +192,7 @@ private:
     std::uint32_t took_flags_ = 0, took_buffer_ = 0; // what the last attempt's completion carries
     effective_features features_;
     std::uint64_t rearms_ = 0;
+    bool looked_ = false; // wait() polled epoll since the last reap()
 };
 static_assert(io_backend<epoll_backend>);
 
