@@ -86,16 +86,21 @@ inline constexpr bool build_forbids_probe = false;
 #endif
 inline constexpr const char* forbidden_by_build = "io_uring is not used by this build (KSVC_BUILD_IO_URING_PROBE=OFF)";
 
-capabilities detect_capabilities() {
+// What is known without an io_uring call: the kernel version, the sysctl, and whether this build
+// forbids the probe (then io_uring is unavailable, and says why).
+capabilities unprobed_snapshot() {
     capabilities c;
     utsname u{};
     if (::uname(&u) == 0)
         if (auto v = kernel_version::parse(u.release)) c.version = *v;
     c.io_uring_disabled_sysctl = read_io_uring_disabled_sysctl();
-    if constexpr (build_forbids_probe) {
-        c.disable(EPERM, forbidden_by_build);
-        return c;
-    }
+    if constexpr (build_forbids_probe) c.disable(EPERM, forbidden_by_build);
+    return c;
+}
+
+capabilities detect_capabilities() {
+    capabilities c = unprobed_snapshot();
+    if constexpr (build_forbids_probe) return c;
 
     io_uring_params p{};
     const int fd = raw_setup(4, p);
@@ -126,15 +131,8 @@ const capabilities& current_capabilities() {
     static const capabilities snapshot = [] {
         // KSVC_DISABLE_IO_URING forbids even the probe: where a blocked io_uring_setup kills
         // the process (a seccomp filter returning SIGSYS), not a single one may be made.
-        capabilities unprobed;
-        utsname u{};
-        if (::uname(&u) == 0)
-            if (auto v = kernel_version::parse(u.release)) unprobed.version = *v;
-        unprobed.io_uring_disabled_sysctl = read_io_uring_disabled_sysctl();
-        if constexpr (build_forbids_probe) {
-            unprobed.disable(EPERM, forbidden_by_build);
-            return unprobed;
-        }
+        capabilities unprobed = unprobed_snapshot();
+        if constexpr (build_forbids_probe) return unprobed;
         unprobed.io_uring_available = true; // provisional: only to see what the environment says
         if (capabilities env = unprobed.with_environment(); !env.io_uring_available) return env;
         return detect_capabilities().with_environment();

@@ -41,6 +41,7 @@
 namespace {
 using namespace ksvc;
 using namespace std::chrono_literals;
+using test::pipe_pair;
 using test::unique_fd;
 
 template <class B>
@@ -103,15 +104,6 @@ submit_entry tagged(const submit_entry& in, std::uint64_t id) {
     return e;
 }
 
-struct pipe_pair {
-    unique_fd r, w;
-    pipe_pair() {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-        r = unique_fd(fds[0]);
-        w = unique_fd(fds[1]);
-    }
-};
 
 bool readable(int fd) {
     pollfd p{fd, POLLIN, 0};

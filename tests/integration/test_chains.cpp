@@ -43,15 +43,6 @@ instance_options options(dispatch_mode m) {
     return o;
 }
 
-struct pipe_fds {
-    unique_fd r, w;
-    pipe_fds() {
-        int p[2];
-        if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-        r = unique_fd(p[0]);
-        w = unique_fd(p[1]);
-    }
-};
 
 bool kernel_skips_cqes() { return current_capabilities().version >= kernel_version{5, 17}; }
 
@@ -60,7 +51,7 @@ bool kernel_skips_cqes() { return current_capabilities().version >= kernel_versi
 template <class Backend>
 void skipped_members_post_nothing(dispatch_mode mode) {
     chain_instance<Backend> inst(options(mode));
-    pipe_fds p;
+    pipe_pair p;
     char buf[16] = {};
     const submit_entry chain[] = {op::tagged(op::skip_success(op::linked(sys::write(p.w, "abc", 3))), 1),
                                   op::tagged(op::skip_success(op::linked(sys::write(p.w, "def", 3))), 2),
@@ -89,7 +80,7 @@ BOOST_DATA_TEST_CASE(skipped_members_post_no_completion_owner_thread, bdata::mak
 // first completes with EBADF, the rest with ECANCELED, as without the flag.
 BOOST_DATA_TEST_CASE(a_failing_skipped_member_reports_and_cancels_the_rest, bdata::make(modes), mode) {
     chain_instance<basic_io_uring> inst(options(mode));
-    pipe_fds p;
+    pipe_pair p;
     const int bad = closed_fd();
     char buf[4];
     const submit_entry chain[] = {op::tagged(op::skip_success(op::linked(sys::write(bad, "x", 1))), 1),
@@ -121,7 +112,7 @@ BOOST_DATA_TEST_CASE(a_failing_skipped_member_reports_and_cancels_the_rest, bdat
 // Teardown while a skipped member has succeeded and the member after it is blocked: the drain
 // cancels the blocked one and releases the skipped one with it — no hang, nothing left.
 BOOST_DATA_TEST_CASE(teardown_with_a_skipped_member_done_and_the_next_blocked, bdata::make(modes), mode) {
-    pipe_fds p, idle;
+    pipe_pair p, idle;
     char buf[4];
     {
         chain_instance<basic_io_uring> inst(options(mode));
@@ -141,7 +132,7 @@ BOOST_AUTO_TEST_CASE(drain_and_skip_success_on_one_ring) {
     if (!kernel_skips_cqes()) return;
     {
         chain_instance<basic_io_uring> inst(options(dispatch_mode::inline_mode));
-        pipe_fds p;
+        pipe_pair p;
         char buf[2];
         const submit_entry chain[] = {op::tagged(op::skip_success(op::linked(sys::write(p.w, "a", 1))), 1),
                                       op::tagged(sys::read(p.r, buf, 1), 2)};

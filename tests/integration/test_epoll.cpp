@@ -46,16 +46,6 @@ instance_options mode_options(dispatch_mode m, unsigned entries = 256) {
     return o;
 }
 
-struct pipe_pair {
-    unique_fd r, w;
-    explicit pipe_pair(int flags = O_CLOEXEC) {
-        int p[2];
-        BOOST_REQUIRE(::pipe2(p, flags) == 0);
-        r = unique_fd(p[0]);
-        w = unique_fd(p[1]);
-    }
-};
-
 unique_fd connect_to(const loopback_listener& l) {
     unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     BOOST_REQUIRE(::connect(c, reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) == 0);

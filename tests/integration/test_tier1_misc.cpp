@@ -18,15 +18,6 @@ namespace sys = ksvc::sys;
 
 namespace {
 
-struct pipe_fds {
-    unique_fd r, w;
-    explicit pipe_fds(int flags = O_CLOEXEC) {
-        int p[2];
-        BOOST_REQUIRE(::pipe2(p, flags) == 0);
-        r = unique_fd(p[0]);
-        w = unique_fd(p[1]);
-    }
-};
 
 std::string drain(int fd, std::size_t max = 65536) {
     std::string out(max, '\0');
@@ -131,7 +122,7 @@ BOOST_DATA_TEST_CASE(splice_advances_the_callers_offsets_like_the_syscall, bdata
     write_file(dout, "");
     unique_fd ki(::open(kin.c_str(), O_RDONLY | O_CLOEXEC)), di(::open(din.c_str(), O_RDONLY | O_CLOEXEC));
     unique_fd ko(::open(kout.c_str(), O_WRONLY | O_CLOEXEC)), dout_fd(::open(dout.c_str(), O_WRONLY | O_CLOEXEC));
-    pipe_fds kp, dp;
+    pipe_pair kp, dp;
     BOOST_REQUIRE(::lseek(ki, 7, SEEK_SET) == 7);
     BOOST_REQUIRE(::lseek(di, 7, SEEK_SET) == 7);
 
@@ -187,7 +178,7 @@ BOOST_DATA_TEST_CASE(splice_advances_the_callers_offsets_like_the_syscall, bdata
 
 BOOST_DATA_TEST_CASE(splice_pipe_to_pipe_and_socket, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
-    pipe_fds a, b;
+    pipe_pair a, b;
     BOOST_REQUIRE(::write(a.w, "pipe-to-pipe", 12) == 12);
     BOOST_TEST(h.call(nr::splice, int(a.r), nullptr, int(b.w), nullptr, 100, SPLICE_F_NONBLOCK) == 12);
     BOOST_TEST(drain(b.r) == "pipe-to-pipe");
@@ -201,7 +192,7 @@ BOOST_DATA_TEST_CASE(splice_pipe_to_pipe_and_socket, bdata::make(backend_configs
 
 BOOST_DATA_TEST_CASE(tee_duplicates_without_consuming, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
-    pipe_fds ka, kb, da, db;
+    pipe_pair ka, kb, da, db;
     BOOST_REQUIRE(::write(ka.w, "tee-data", 8) == 8);
     BOOST_REQUIRE(::write(da.w, "tee-data", 8) == 8);
     BOOST_TEST(h.call(nr::tee, int(ka.r), int(kb.w), 5, 0) == direct(nr::tee, int(da.r), int(db.w), 5, 0));
@@ -213,7 +204,7 @@ BOOST_DATA_TEST_CASE(tee_duplicates_without_consuming, bdata::make(backend_confi
     BOOST_TEST(h.call(nr::tee, int(ka.r), int(ka.w), 5, 0) == direct(nr::tee, int(da.r), int(da.w), 5, 0));
     unique_fd file(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     BOOST_TEST(h.call(nr::tee, int(ka.r), int(file), 5, 0) == direct(nr::tee, int(da.r), int(file), 5, 0));
-    pipe_fds empty_k, empty_d;
+    pipe_pair empty_k, empty_d;
     BOOST_TEST(h.call(nr::tee, int(empty_k.r), int(kb.w), 5, SPLICE_F_NONBLOCK) ==
                direct(nr::tee, int(empty_d.r), int(db.w), 5, SPLICE_F_NONBLOCK));
     BOOST_TEST(drain(ka.r) == drain(da.r));
@@ -222,7 +213,7 @@ BOOST_DATA_TEST_CASE(tee_duplicates_without_consuming, bdata::make(backend_confi
 BOOST_DATA_TEST_CASE(epoll_ctl_add_mod_del, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
     unique_fd kep(::epoll_create1(EPOLL_CLOEXEC)), dep(::epoll_create1(EPOLL_CLOEXEC));
-    pipe_fds p;
+    pipe_pair p;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = 0xfeedface42ull;
@@ -262,7 +253,7 @@ BOOST_DATA_TEST_CASE(epoll_ctl_add_mod_del, bdata::make(backend_configs()), cfg)
 
 BOOST_DATA_TEST_CASE(read_write_on_a_pipe, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
-    pipe_fds p;
+    pipe_pair p;
     const std::string msg = pattern(5000, 9);
     BOOST_TEST(h.call(sys::write(p.w, msg.data(), msg.size())) == static_cast<std::int64_t>(msg.size()));
     std::string got(8000, '\0');
@@ -311,7 +302,7 @@ BOOST_AUTO_TEST_SUITE(tier1_known_deviations)
 // and friends ignore the offset of a stream file and do the I/O (consuming pipe data).
 BOOST_DATA_TEST_CASE(positional_io_on_a_pipe_or_socket_is_espipe_directly, bdata::make(backend_configs()), cfg) {
     harness h(cfg);
-    pipe_fds k, d;
+    pipe_pair k, d;
     BOOST_REQUIRE(::write(k.w, "0123456789", 10) == 10);
     BOOST_REQUIRE(::write(d.w, "0123456789", 10) == 10);
     char kb[4], db[4];

@@ -155,6 +155,17 @@ struct unique_fd {
     operator int() const { return fd; }
 };
 
+//! A pipe: {r, w}, created with `flags` (pipe2).
+struct pipe_pair {
+    unique_fd r, w;
+    explicit pipe_pair(int flags = O_CLOEXEC) {
+        int p[2];
+        if (::pipe2(p, flags) != 0) throw std::runtime_error("pipe2 failed");
+        r = unique_fd(p[0]);
+        w = unique_fd(p[1]);
+    }
+};
+
 //! A listening TCP socket on 127.0.0.1 with an ephemeral port.
 struct loopback_listener {
     unique_fd fd;
