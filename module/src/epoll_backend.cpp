@@ -67,7 +67,8 @@ std::uint64_t requested(const submit_entry& e) noexcept {
 }
 } // namespace
 
-epoll_backend::epoll_backend(const capabilities& caps, io_uring_options opts) : caps_(caps), opts_(opts) {
+epoll_backend::epoll_backend(const capabilities& caps, io_uring_options opts, epoll_readiness type_default)
+    : caps_(caps), opts_(opts), edge_(opts.epoll_readiness_mode.value_or(type_default) == epoll_readiness::edge) {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) throw std::system_error(errno, std::system_category(), "ksvc::epoll_backend: epoll_create1");
     std::size_t n = opts.max_inflight ? opts.max_inflight : (opts.cq_entries ? opts.cq_entries : opts.entries);
@@ -390,11 +391,19 @@ void epoll_backend::unlink_waiter(std::uint32_t i) noexcept {
 // `force`: re-arm even when armed already — a new waiter makes sure the registration still
 // belongs to the file the number names now (EPOLL_CTL_MOD says ENOENT otherwise).
 int epoll_backend::arm(int fd, fd_state& s, bool force) noexcept {
+    if (s.registered && s.edge) return 0; // armed for every readiness, for as long as the fd lives
     std::uint32_t want = 0;
-    for (std::uint32_t k = s.head; k != npos; k = slots_[k].next) want |= slots_[k].events;
+    bool blocking_accept = false;
+    for (std::uint32_t k = s.head; k != npos; k = slots_[k].next) {
+        want |= slots_[k].events;
+        blocking_accept |= slots_[k].kind == wait_kind::accept && !s.nonblocking;
+    }
     if (want == 0 || (s.armed == want && !force)) return 0;
+    // Edge-triggered only where every wait ends in a syscall that says EAGAIN when readiness is
+    // gone (a socket's MSG_DONTWAIT); a blocking listener accepts once per report (one-shot).
+    const bool edge = !s.registered && edge_ && s.kind == fd_kind::socket && !blocking_accept;
     epoll_event ev{};
-    ev.events = want | EPOLLONESHOT;
+    ev.events = edge ? (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET) : (want | EPOLLONESHOT);
     ev.data.u64 = static_cast<std::uint32_t>(fd);
     if (s.registered) {
         if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) {
@@ -410,7 +419,8 @@ int epoll_backend::arm(int fd, fd_state& s, bool force) noexcept {
         if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) return -errno;
     }
     s.registered = true;
-    s.armed = want;
+    s.edge = edge;
+    s.armed = edge ? ev.events : want;
     return 0;
 }
 
@@ -422,6 +432,17 @@ void epoll_backend::fail_waiters(int fd, fd_state& s, std::int64_t result, std::
         if (k != except) finish(k, result);
         k = next;
     }
+}
+
+// The kernel just gave out `fd` (accept, socket): whatever file the number named before was
+// closed, behind ksvc's back. Entries still waiting on it can never be served, and its
+// registration (gone with the file, or left on a file a dup keeps open) is not this file's.
+void epoll_backend::note_new_fd(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    fd_state& s = fds_[static_cast<std::size_t>(fd)];
+    if (s.kind == fd_kind::unknown && !s.registered && s.head == npos) return;
+    fail_waiters(fd, s, -EBADF);
+    s = fd_state{};
 }
 
 // Starts an entry: Tier-1 syscalls and the operations. `link` is the slot of a link_timeout
@@ -481,7 +502,11 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         default:
             switch (number) { // only what offer_for() lists: never a syscall it was not given
             case nr::socket: case nr::bind: case nr::listen: case nr::shutdown: case nr::close: case nr::pipe:
-            case nr::pipe2: case nr::epoll_ctl: return complete_now(run_in_place(e));
+            case nr::pipe2: case nr::epoll_ctl: {
+                const std::int64_t r = run_in_place(e);
+                if (r >= 0 && e.nr == nr::socket) note_new_fd(static_cast<int>(r));
+                return complete_now(r);
+            }
             default: return status::unsupported;
             }
         }
@@ -515,6 +540,20 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     }
     // A multishot recv drains on readiness (on_ready): its stream starts when data is there.
     if (s->no_nowait && (number == nr::readv || number == nr::writev)) return status::unsupported; // see the header
+    if (s->edge && is_accept(number) && !s->nonblocking) {
+        s->edge = false; // a blocking listener after all: one-shot from here (arm() below re-arms it)
+        s->armed = 0;
+    }
+    if (s->edge && poll_op) {
+        // An edge registration reports changes only: what is ready now is asked for directly.
+        pollfd p{fd, static_cast<short>(events), 0};
+        if (::poll(&p, 1, 0) > 0 && (p.revents & (events | POLLERR | POLLHUP | POLLNVAL))) {
+            if (p.revents & POLLNVAL) return complete_now(-EBADF);
+            if (number == static_cast<std::uint32_t>(operation::poll)) return complete_now(p.revents & (events | POLLERR | POLLHUP));
+            post(e, p.revents & (events | POLLERR | POLLHUP), completion_flags::more);
+            ++rearms_; // a multishot poll reports this, then waits for the next change
+        }
+    }
     const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking) || number == recv_multishot_nr;
     // FIFO per fd: an entry does not overtake one already waiting for the same readiness.
     bool queued_ahead = false;
@@ -539,6 +578,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         }
         if (r != -EAGAIN || s->nonblocking) {
             if (dir == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(e)) s->in_drained = true;
+            if (r >= 0 && is_accept(number)) note_new_fd(static_cast<int>(r));
             return complete_now(r, number == accept_multishot_nr && r >= 0
                                        ? completion_flags::more | completion_flags::emulated
                                        : 0);
@@ -581,6 +621,9 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         slots_[link].deadline_ns = deadline_ns;
         add_timer(link);
     }
+    // An edge registration does not report what was ready before this entry waited: an entry
+    // that skipped its attempt (a multishot recv) on a file not known to be drained is tried now.
+    if (s->edge && !poll_op && !(dir == EPOLLIN ? s->in_drained : s->out_full)) on_ready(fd, dir);
     return status::ok;
 }
 
@@ -627,7 +670,7 @@ status epoll_backend::submit_chain(std::span<const submit_entry> chain, const ro
 void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
     fd_state& s = fds_[static_cast<std::size_t>(fd)];
-    s.armed = 0; // the one-shot fired
+    if (!s.edge) s.armed = 0; // the one-shot fired
     const bool broken = ev & (EPOLLERR | EPOLLHUP);
     if (ev & (EPOLLIN | EPOLLRDHUP) || broken) s.in_drained = false;
     if (ev & EPOLLOUT || broken) s.out_full = false;
@@ -666,6 +709,7 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             // or an error, ENOBUFS or the end of the stream (recv 0) ends it without `more`.
             const bool recv = w.e.number() == recv_multishot_nr;
             if (r > 0 || (r == 0 && !recv)) {
+                if (!recv) note_new_fd(static_cast<int>(r));
                 post(w.e, r, completion_flags::more | completion_flags::emulated | took_flags_, took_buffer_);
                 ++rearms_;
                 if (!recv && !s.nonblocking) { // a blocking listener: one accept per readiness report
@@ -682,10 +726,12 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             continue;
         }
         if (w.events == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(w.e)) s.in_drained = true;
+        if (w.kind == wait_kind::accept && !s.nonblocking) blocked |= w.events; // one accept per report: the next could block
+        if (r >= 0 && w.kind == wait_kind::accept) note_new_fd(static_cast<int>(r));
         finish(k, r, took_flags_, took_buffer_);
         k = next;
     }
-    if (s.head == npos) return;
+    if (s.head == npos || s.edge) return;
     // Blocked waiters keep waiting; the rest saw no readiness of theirs yet.
     if (const int r = arm(fd, s); r != 0) {
         s.registered = r != -ENOENT && s.registered;

@@ -1,4 +1,5 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
+#include <ksvc/module/process.hpp>
 
 #include <sys/resource.h>
 
@@ -160,9 +161,7 @@ bool kernel_has(const capabilities& caps, feature_id f) noexcept {
 }
 
 unsigned online_cpus(const io_uring_options& o) noexcept {
-    if (o.online_cpus) return o.online_cpus;
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? static_cast<unsigned>(n) : 1;
+    return o.online_cpus ? o.online_cpus : static_cast<unsigned>(process::usable_cpus());
 }
 
 // The feature ladder: decides every feature, records notes, throws for strict refusals.

@@ -9,7 +9,7 @@
 namespace ksvc {
 
 lazy_pool::lazy_pool(pool_options o)
-    : max_(o.threads ? o.threads : fixed_pool::default_threads()), capacity_(o.queue_capacity), idle_(o.idle_timeout),
+    : max_(o.threads), capacity_(o.queue_capacity), idle_(o.idle_timeout),
       fork_gen_(process::fork_generation()) {
     if (o.queue_capacity == 0) throw std::invalid_argument("lazy_pool: queue_capacity must be non-zero");
     if (o.idle_timeout.count() <= 0) throw std::invalid_argument("lazy_pool: idle_timeout must be positive");
@@ -42,7 +42,7 @@ std::error_code lazy_pool::admit(job j, std::size_t entries) noexcept {
     if (stopping_) return make_error_code(errc::shut_down);
     if (outstanding_ + entries > capacity_) return make_error_code(errc::ring_full);
     // A thread for this job unless an idle one will take it (queued jobs are owed one each).
-    if (idle_waiting_ <= in_.size() && alive_ < max_) {
+    if (idle_waiting_ <= in_.size() && alive_ < max_workers()) {
         join_finished();
         try {
             worker& w = workers_.emplace_back();

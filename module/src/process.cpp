@@ -5,11 +5,23 @@
 #include <ctime>
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 namespace ksvc::process {
 std::atomic<std::uint64_t> detail::fork_generation_counter{0};
+
+std::size_t usable_cpus() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0) return static_cast<std::size_t>(n);
+    }
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN); // more than 1024 CPUs, or no affinity call
+    return n > 0 ? static_cast<std::size_t>(n) : 1;
+}
 
 namespace {
 void on_fork_child() noexcept { detail::fork_generation_counter.fetch_add(1, std::memory_order_relaxed); }

@@ -67,8 +67,7 @@ void detail::run_chain(const submit_entry* chain, std::size_t n, completion_entr
 }
 
 std::size_t fixed_pool::default_threads() noexcept {
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    return std::min<std::size_t>(8, std::max<std::size_t>(1, n > 0 ? static_cast<std::size_t>(n) / 2 : 1));
+    return std::min<std::size_t>(8, std::max<std::size_t>(1, process::usable_cpus() / 2));
 }
 
 fixed_pool::fixed_pool(pool_options o)

@@ -71,12 +71,19 @@ struct factory<epoll_backend> {
     }
 };
 template <>
+struct factory<epoll_edge_backend> {
+    static epoll_edge_backend make(unsigned entries = 8) {
+        return epoll_edge_backend(current_capabilities(), io_uring_options{.entries = entries});
+    }
+};
+template <>
 struct factory<test::archetype_backend> {
     static test::archetype_backend make(unsigned entries = 8) { return test::archetype_backend(entries); }
 };
 
 using backends =
-    boost::mpl::list<basic_io_uring, sqpoll_io_uring, owner_thread_io_uring, epoll_backend, test::archetype_backend>;
+    boost::mpl::list<basic_io_uring, sqpoll_io_uring, owner_thread_io_uring, epoll_backend, epoll_edge_backend,
+                     test::archetype_backend>;
 
 // Skips the io_uring instantiations when the kernel refuses io_uring. A decorator applies to
 // every type of a template test case, so it picks them by the type in the test-case name.

@@ -33,6 +33,7 @@ struct run_config {
     unsigned ring_entries;
     std::size_t submit_capacity;
     bool epoll = false; //!< io_uring refused: default_instance serves through its epoll fallback
+    bool edge = false;  //!< that fallback registers sockets edge-triggered (epoll_readiness::edge)
 };
 
 inline std::ostream& operator<<(std::ostream& os, const run_config& c) { return os << c.name; }
@@ -49,13 +50,15 @@ inline const std::vector<run_config>& run_configs() {
 
 //! The configurations of the suites that also run on the epoll backend (sockets, pipes): every
 //! ring configuration, plus default_instance with io_uring refused, in both modes (ring4: four
-//! entries in flight, so the backend fills and entries carry over).
+//! entries in flight, so the backend fills and entries carry over), one-shot and edge-triggered.
 inline const std::vector<run_config>& backend_configs() {
     static const std::vector<run_config> v = [] {
         std::vector<run_config> r = run_configs();
         r.push_back({"epoll/threaded/256", dispatch_mode::threaded, 256, 4096, true});
         r.push_back({"epoll/inline/256", dispatch_mode::inline_mode, 256, 4096, true});
         r.push_back({"epoll/inline/4", dispatch_mode::inline_mode, 4, 8, true});
+        r.push_back({"epoll-edge/threaded/256", dispatch_mode::threaded, 256, 4096, true, true});
+        r.push_back({"epoll-edge/inline/4", dispatch_mode::inline_mode, 4, 8, true, true});
         return r;
     }();
     return v;
@@ -81,6 +84,7 @@ inline instance_options options_for(const run_config& c) {
     if (c.epoll) {
         o.caps = &io_uring_refused_caps();
         o.ring.log = &quiet_log;
+        o.ring.epoll_readiness_mode = c.edge ? epoll_readiness::edge : epoll_readiness::one_shot;
     }
     return o;
 }

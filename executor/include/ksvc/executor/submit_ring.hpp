@@ -55,12 +55,8 @@ class bounded_ring {
 public:
     //! `capacity` is rounded up to a power of two (at least 2).
     explicit bounded_ring(std::size_t capacity)
-        : mask_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity) - 1),
-          seq_(std::make_unique<std::atomic<std::size_t>[]>(mask_ + 1)), values_(mask_ + 1) {
-        if (capacity > (std::size_t{1} << 30))
-            throw std::invalid_argument("bounded_ring: capacity " + std::to_string(capacity) + " exceeds 2^30");
-        for (std::size_t i = 0; i <= mask_; ++i) seq_[i].store(i, std::memory_order_relaxed);
-    }
+        : mask_(std::bit_ceil(checked(capacity) < 2 ? std::size_t{2} : capacity) - 1), seq_(mask_ + 1),
+          values_(mask_ + 1) {}
 
     bool try_push(const T& v) noexcept {
         return try_emplace([&](T& slot) noexcept { slot = v; });
@@ -71,12 +67,12 @@ public:
         std::size_t pos = tail_.load(std::memory_order_relaxed);
         for (;;) {
             const std::size_t i = pos & mask_;
-            const std::size_t seq = seq_[i].load(std::memory_order_acquire);
+            const std::size_t seq = load_seq(i);
             const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
             if (diff == 0) {
                 if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
                     write(values_[i]);
-                    seq_[i].store(pos + 1, std::memory_order_release);
+                    store_seq(i, pos + 1);
                     return true;
                 }
             } else if (diff < 0) {
@@ -97,7 +93,7 @@ public:
         for (;;) {
             bool free = true;
             for (std::size_t i = 0; i < n && free; ++i)
-                free = seq_[(pos + i) & mask_].load(std::memory_order_acquire) == pos + i;
+                free = load_seq((pos + i) & mask_) == pos + i;
             if (!free) {
                 const std::size_t now = tail_.load(std::memory_order_relaxed);
                 if (now == pos) return false; // full (not merely raced)
@@ -107,7 +103,7 @@ public:
             if (tail_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed)) {
                 for (std::size_t i = 0; i < n; ++i) {
                     write(i, values_[(pos + i) & mask_]);
-                    seq_[(pos + i) & mask_].store(pos + i + 1, std::memory_order_release);
+                    store_seq((pos + i) & mask_, pos + i + 1);
                 }
                 return true;
             }
@@ -118,12 +114,12 @@ public:
         std::size_t pos = head_.load(std::memory_order_relaxed);
         for (;;) {
             const std::size_t i = pos & mask_;
-            const std::size_t seq = seq_[i].load(std::memory_order_acquire);
+            const std::size_t seq = load_seq(i);
             const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
             if (diff == 0) {
                 if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
                     out = values_[i];
-                    seq_[i].store(pos + mask_ + 1, std::memory_order_release);
+                    store_seq(i, pos + mask_ + 1);
                     return true;
                 }
             } else if (diff < 0) {
@@ -140,9 +136,9 @@ public:
     bool try_emplace_exclusive(Write&& write) noexcept {
         const std::size_t pos = tail_.load(std::memory_order_relaxed);
         const std::size_t i = pos & mask_;
-        if (seq_[i].load(std::memory_order_acquire) != pos) return false; // full
+        if (load_seq(i) != pos) return false; // full
         write(values_[i]);
-        seq_[i].store(pos + 1, std::memory_order_release);
+        store_seq(i, pos + 1);
         tail_.store(pos + 1, std::memory_order_relaxed);
         return true;
     }
@@ -153,16 +149,16 @@ public:
     [[nodiscard]] const T* front_exclusive() const noexcept {
         const std::size_t pos = head_.load(std::memory_order_relaxed);
         const std::size_t i = pos & mask_;
-        return seq_[i].load(std::memory_order_acquire) == pos + 1 ? &values_[i] : nullptr;
+        return load_seq(i) == pos + 1 ? &values_[i] : nullptr;
     }
     //! The entry `i` places behind the front, if it is published yet (single consumer).
     [[nodiscard]] const T* peek_exclusive(std::size_t i) const noexcept {
         const std::size_t pos = head_.load(std::memory_order_relaxed) + i;
-        return seq_[pos & mask_].load(std::memory_order_acquire) == pos + 1 ? &values_[pos & mask_] : nullptr;
+        return load_seq(pos & mask_) == pos + 1 ? &values_[pos & mask_] : nullptr;
     }
     void pop_front_exclusive() noexcept { // precondition: front_exclusive() != nullptr
         const std::size_t pos = head_.load(std::memory_order_relaxed);
-        seq_[pos & mask_].store(pos + mask_ + 1, std::memory_order_release);
+        store_seq(pos & mask_, pos + mask_ + 1);
         head_.store(pos + 1, std::memory_order_relaxed);
     }
 
@@ -176,11 +172,25 @@ public:
     [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
 
 private:
+    static std::size_t checked(std::size_t capacity) {
+        if (capacity > (std::size_t{1} << 30))
+            throw std::invalid_argument("bounded_ring: capacity " + std::to_string(capacity) + " exceeds 2^30");
+        return capacity;
+    }
+    std::size_t load_seq(std::size_t i) const noexcept {
+        return std::atomic_ref<std::size_t>(const_cast<std::size_t&>(seq_[i])).load(std::memory_order_acquire) + i;
+    }
+    void store_seq(std::size_t i, std::size_t seq) noexcept {
+        std::atomic_ref<std::size_t>(seq_[i]).store(seq - i, std::memory_order_release);
+    }
+
     const std::size_t mask_;
     // Sequence numbers apart from the values: eight to a cache line, so the check that leads
     // every push and pop rarely misses (a 64-byte entry beside its sequence made each cell two
     // lines, and that load missed on every entry).
-    std::unique_ptr<std::atomic<std::size_t>[]> seq_;
+    // Each cell's sequence is stored less its index: a fresh cell's sequence is its index, so
+    // every cell starts as zero bytes and the array costs no page (or memset) until used.
+    zero_page_array<std::size_t> seq_;
     zero_page_array<T> values_;
     alignas(cache_line) std::atomic<std::size_t> tail_{0};
     alignas(cache_line) std::atomic<std::size_t> head_{0};

@@ -24,7 +24,10 @@ static_assert(instance_composition<default_instance>);
 
 //! No io_uring at all: sockets, pipes and other pollable files through epoll and non-blocking
 //! syscalls, files and everything else on the pool (epoll_backend.hpp says exactly what).
-using epoll_instance = instance<probe_router, epoll_backend, fixed_pool, eventfd_notifier, heap_buffers>;
+//! Sockets are registered once, edge-triggered: close the sockets it waits on through it (as
+//! with libuv or Asio). instance<probe_router, epoll_backend, …> is the one-shot form, which
+//! also notices sockets closed behind its back.
+using epoll_instance = instance<probe_router, epoll_edge_backend, fixed_pool, eventfd_notifier, heap_buffers>;
 static_assert(instance_composition<epoll_instance>);
 
 //! The default composition with registered buffers: leases of the pool are registered with the

@@ -1,5 +1,5 @@
 #pragma once
-//! Process-level facts policies need: fork detection and SIGPIPE containment.
+//! Process-level facts policies need: fork detection, SIGPIPE containment, the CPUs to use.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +16,10 @@ extern std::atomic<std::uint64_t> fork_generation_counter; // constant-initialis
 inline std::uint64_t fork_generation() noexcept {
     return detail::fork_generation_counter.load(std::memory_order_relaxed);
 }
+
+//! The CPUs this process may run on (sched_getaffinity: a cpuset or taskset counts, as in a
+//! container), at least 1. One syscall, no sysfs read (sysconf's online count opens a file).
+std::size_t usable_cpus() noexcept;
 
 //! Blocks SIGPIPE on the calling thread (once per thread). A write to a pipe or socket whose
 //! reader is gone then returns EPIPE instead of killing the process; consume_sigpipe() removes

@@ -34,12 +34,27 @@
 //! PIPE_BUF) — safe while this loop is the pipe end's only reader or writer. readv/writev on such
 //! a pipe go to a worker.
 //!
+//! Readiness, two ways (the type says which):
+//! - epoll_backend: EPOLLONESHOT, re-armed (EPOLL_CTL_MOD) for each wait — one epoll_ctl per
+//!   wait, and no fd can be closed behind ksvc's back unnoticed (below). The fallback of
+//!   default_instance and server_instance, whose users did not choose epoll.
+//! - epoll_edge_backend: EPOLLET, registered once for every readiness of a socket and kept for as
+//!   long as the fd lives — no epoll_ctl per wait, like a hand-written edge-triggered server
+//!   (libuv, Asio and mio keep their registrations the same way). Its contract is theirs: a
+//!   socket waited on is closed through ksvc (close runs on the loop and drops the registration
+//!   first), or its number is next given out through ksvc (accept, socket: the stale state is
+//!   dropped then). A socket closed with ::close() and its number reused by a file ksvc did not
+//!   create (open, dup2 on a worker, or the user's own syscalls) keeps the old registration: an
+//!   entry waiting on the new file waits until cancelled. Blocking listeners and everything that
+//!   is not a socket stay one-shot. epoll_instance uses it.
+//!
 //! fds closed behind ksvc's back: the registration belongs to (file, fd). A one-shot fd is
 //! re-armed with EPOLL_CTL_MOD, which fails with ENOENT once the number names another file: the
 //! entries that waited on the old file then complete with -EBADF and the fd is registered afresh
-//! (its type and O_NONBLOCK read again). dup()ed fds are registered apart (each fd its own
-//! waiters). An fd closed outside ksvc while entries wait on it, and never reused, leaves them
-//! waiting until they are cancelled (cancel, or the instance's teardown).
+//! (its type and O_NONBLOCK read again). A number handed out again by accept or socket (seen by
+//! the backend) does the same at once, in both modes. dup()ed fds are registered apart (each fd
+//! its own waiters). An fd closed outside ksvc while entries wait on it, and never reused, leaves
+//! them waiting until they are cancelled (cancel, or the instance's teardown).
 //!
 //! Limits, documented rather than hidden:
 //! - accept on a blocking listener runs after readiness: if another thread or process accepts
@@ -72,7 +87,9 @@ public:
     static constexpr const char* name() noexcept { return "epoll"; }
     //! Entries in flight: io_uring_options::max_inflight, else its cq_entries, else its entries.
     //! Throws std::system_error naming epoll_create1 when the kernel refuses an epoll instance.
-    explicit epoll_backend(const capabilities& caps, io_uring_options opts = {});
+    //! Readiness: io_uring_options::epoll_readiness_mode, else `type_default`.
+    explicit epoll_backend(const capabilities& caps, io_uring_options opts = {},
+                           epoll_readiness type_default = epoll_readiness::one_shot);
     ~epoll_backend();
     epoll_backend(const epoll_backend&) = delete;
     epoll_backend& operator=(const epoll_backend&) = delete;
@@ -99,8 +116,12 @@ public:
     void add_user_buffers(const user_buffer_ring& r) { groups_.push_back({r, 0}); }
 
     //! Entries the blocking facade must not run on its caller's thread: close, so that the fd's
-    //! registration and waiters are dropped before the number can be reused.
-    [[nodiscard]] bool needs_loop(const submit_entry& e) const noexcept { return e.nr == syscalls::x86_64::close; }
+    //! registration and waiters are dropped before the number can be reused — and, with edge
+    //! registrations, accept and socket, so that a number given out again is seen here.
+    [[nodiscard]] bool needs_loop(const submit_entry& e) const noexcept {
+        namespace nr = syscalls::x86_64;
+        return e.nr == nr::close || (edge_ && (e.nr == nr::accept || e.nr == nr::accept4 || e.nr == nr::socket));
+    }
 
     //! No ring: the fields say nothing is in effect, and `notes` says why this backend serves.
     [[nodiscard]] const effective_features& features() const noexcept { return features_; }
@@ -109,6 +130,7 @@ public:
     [[nodiscard]] static constexpr std::uint32_t setup_flags() noexcept { return 0; } // no ring
     //! Emulated multishot completions produced (accept_multishot, poll_multishot re-arms).
     [[nodiscard]] std::uint64_t stream_rearms() const noexcept { return rearms_; }
+    [[nodiscard]] epoll_readiness readiness() const noexcept { return edge_ ? epoll_readiness::edge : epoll_readiness::one_shot; }
 
 private:
     static constexpr std::uint32_t npos = ~0u;
@@ -137,6 +159,7 @@ private:
         bool in_drained = false, out_full = false; // skip the attempt: wait for readiness
         bool fifo = false;      // a pipe or FIFO
         bool no_nowait = false; // a pipe on a kernel without RWF_NOWAIT for pipes (before 6.4): see attempt()
+        bool edge = false;      // registered edge-triggered for every readiness (epoll_edge_backend)
     };
     struct buffer_group {
         user_buffer_ring r;
@@ -165,6 +188,7 @@ private:
     void unlink_waiter(std::uint32_t i) noexcept;
     int arm(int fd, fd_state& s, bool force = false) noexcept;
     void fail_waiters(int fd, fd_state& s, std::int64_t result, std::uint32_t except = npos) noexcept;
+    void note_new_fd(int fd) noexcept;
     void on_ready(int fd, std::uint32_t events) noexcept;
     void poll_kernel(int timeout_ms) noexcept;
     void expire_timers() noexcept;
@@ -193,7 +217,17 @@ private:
     effective_features features_;
     std::uint64_t rearms_ = 0;
     bool looked_ = false; // wait() polled epoll since the last reap()
+    bool edge_ = false;   // sockets edge-triggered (epoll_edge_backend)
 };
 static_assert(io_backend<epoll_backend>);
+
+//! The epoll backend with sockets registered once, edge-triggered (see "Readiness, two ways"),
+//! unless io_uring_options::epoll_readiness_mode says one-shot.
+class epoll_edge_backend : public epoll_backend {
+public:
+    explicit epoll_edge_backend(const capabilities& caps, io_uring_options opts = {})
+        : epoll_backend(caps, opts, epoll_readiness::edge) {}
+};
+static_assert(io_backend<epoll_edge_backend>);
 
 } // namespace ksvc

@@ -71,6 +71,9 @@ using log_hook = void (*)(std::string_view line) noexcept;
 //! The default hook: one line on stderr, prefixed "ksvc: ".
 void log_to_stderr(std::string_view line) noexcept;
 
+//! How the epoll backend waits on a socket (epoll_backend.hpp, "Readiness, two ways").
+enum class epoll_readiness : std::uint8_t { one_shot, edge };
+
 struct io_uring_options {
     unsigned entries = 256;        //!< SQ entries; the CQ gets `cq_entries` (default 2x)
     unsigned cq_entries = 0;       //!< 0: 2 x entries (cq_entries<N> feature or this)
@@ -84,7 +87,7 @@ struct io_uring_options {
     log_hook log = &log_to_stderr;
     //! Test hook: replaces io_uring_setup(2) (return an fd or -errno), to inject refusals.
     int (*setup_hook)(unsigned entries, io_uring_params* p) noexcept = nullptr;
-    //! Online CPUs for `auto` decisions (0: sysconf).
+    //! CPUs for `auto` decisions (0: those this process may run on, process::usable_cpus()).
     unsigned online_cpus = 0;
     //! op::send_auto: the size from which SEND_ZC is used (peers measured plain send faster below
     //! about 8 KiB: pinning pages and the notification cost more than the copy).
@@ -96,6 +99,9 @@ struct io_uring_options {
     //! at some later first call). The instance turns it off in inline mode, whose call() never
     //! uses a private ring (one io_uring_setup less at start-up).
     bool reserve_call_ring = true;
+    //! Where the epoll backend serves (epoll_instance, or the fallback where io_uring is
+    //! refused): unset, the backend type's way (epoll_backend: one-shot; epoll_edge_backend: edge).
+    std::optional<epoll_readiness> epoll_readiness_mode{};
 };
 
 namespace detail {

@@ -7,6 +7,7 @@
 //! all (the system refuses), it returns ring_full too and nothing is lost — a later enqueue
 //! tries again. The queue is a mutex and a condition variable: Tier-2 work is a syscall on a
 //! thread, which costs far more than the lock.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -41,7 +42,13 @@ public:
     [[nodiscard]] std::size_t active_workers() const noexcept;
     //! Threads alive now (0 while no Tier-2 work has come, and again after idle_timeout).
     [[nodiscard]] std::size_t total_workers() const noexcept;
-    [[nodiscard]] std::size_t max_workers() const noexcept { return max_; }
+    //! pool_options::threads, or (0) the default, worked out when first needed: a pool that
+    //! never runs Tier-2 work asks nothing of the system at construction.
+    [[nodiscard]] std::size_t max_workers() const noexcept {
+        std::size_t n = max_.load(std::memory_order_relaxed);
+        if (n == 0) max_.store(n = fixed_pool::default_threads(), std::memory_order_relaxed); // same value on any thread
+        return n;
+    }
     //! Threads started since construction (each idle exit and restart counts again).
     [[nodiscard]] std::size_t started() const noexcept;
 
@@ -58,7 +65,8 @@ private:
     void run(worker* self) noexcept;
     void join_finished() noexcept; // under lock_
 
-    std::size_t max_, capacity_;
+    mutable std::atomic<std::size_t> max_; // 0: not worked out yet
+    std::size_t capacity_;
     std::chrono::milliseconds idle_;
     mutable std::mutex lock_;
     std::condition_variable work_;
