@@ -554,7 +554,11 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
             ++rearms_; // a multishot poll reports this, then waits for the next change
         }
     }
-    const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking) || number == recv_multishot_nr;
+    // A multishot stream always waits: an attempt that succeeded here would complete with `more`
+    // and leave nothing waiting for the rest (on_ready drains it: until EAGAIN, which on a
+    // non-blocking listener keeps the stream waiting, as io_uring's does).
+    const bool readiness_first = poll_op || (is_accept(number) && !s->nonblocking) || number == recv_multishot_nr ||
+                                 number == accept_multishot_nr;
     // FIFO per fd: an entry does not overtake one already waiting for the same readiness.
     bool queued_ahead = false;
     for (std::uint32_t k = s->head; k != npos; k = slots_[k].next) queued_ahead |= (slots_[k].events & events) != 0;
@@ -563,6 +567,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     if (!skip) {
         std::int64_t r = attempt(e, *s);
         if (r == -ENOTSOCK && s->kind == fd_kind::socket) { // the number names another file now
+            note_new_fd(fd); // its waiters and registration were the socket's
             refresh(fd, *s);
             r = attempt(e, *s);
         }
@@ -579,9 +584,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         if (r != -EAGAIN || s->nonblocking) {
             if (dir == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(e)) s->in_drained = true;
             if (r >= 0 && is_accept(number)) note_new_fd(static_cast<int>(r));
-            return complete_now(r, number == accept_multishot_nr && r >= 0
-                                       ? completion_flags::more | completion_flags::emulated
-                                       : 0);
+            return complete_now(r);
         }
         if (dir == EPOLLIN) s->in_drained = true;
         else s->out_full = true;

@@ -13,7 +13,6 @@ lazy_pool::lazy_pool(pool_options o)
       fork_gen_(process::fork_generation()) {
     if (o.queue_capacity == 0) throw std::invalid_argument("lazy_pool: queue_capacity must be non-zero");
     if (o.idle_timeout.count() <= 0) throw std::invalid_argument("lazy_pool: idle_timeout must be positive");
-    out_.reserve(capacity_);
 }
 
 lazy_pool::~lazy_pool() {
@@ -41,6 +40,15 @@ std::error_code lazy_pool::admit(job j, std::size_t entries) noexcept {
     std::unique_lock lock(lock_);
     if (stopping_) return make_error_code(errc::shut_down);
     if (outstanding_ + entries > capacity_) return make_error_code(errc::ring_full);
+    // Room for every completion it may hold (workers push_back without allocating), made with
+    // the first job rather than at construction: a pool that never runs one costs nothing.
+    if (out_.capacity() < capacity_) {
+        try {
+            out_.reserve(capacity_);
+        } catch (...) {
+            return make_error_code(errc::ring_full);
+        }
+    }
     // A thread for this job unless an idle one will take it (queued jobs are owed one each).
     if (idle_waiting_ <= in_.size() && alive_ < max_workers()) {
         join_finished();

@@ -525,6 +525,35 @@ BOOST_DATA_TEST_CASE(multishot_accept_is_emulated_and_ends_on_cancel, bdata::mak
     BOOST_TEST(done.result == -ECANCELED);
 }
 
+// On a non-blocking listener the emulated stream accepts until EAGAIN and keeps waiting (as
+// io_uring's multishot accept does): connections queued before the submission and after it.
+BOOST_DATA_TEST_CASE(multishot_accept_on_a_nonblocking_listener_keeps_streaming, bdata::make(modes), mode) {
+    epoll_instance inst(mode_options(mode));
+    feed f{inst};
+    loopback_listener l;
+    BOOST_REQUIRE(::fcntl(l.fd, F_SETFL, ::fcntl(l.fd, F_GETFL) | O_NONBLOCK) == 0);
+    std::vector<unique_fd> clients, accepted;
+    for (int i = 0; i < 3; ++i) clients.push_back(connect_to(l));
+    BOOST_REQUIRE(!submit_as(inst, op::accept_multishot(l.fd, SOCK_CLOEXEC), 9));
+    completion_entry done;
+    while (accepted.size() < 3 && f.wait_for(9, done)) {
+        BOOST_REQUIRE(done.result >= 0);
+        BOOST_REQUIRE(done.more());
+        accepted.emplace_back(static_cast<int>(done.result));
+    }
+    for (int i = 0; i < 2; ++i) clients.push_back(connect_to(l));
+    while (accepted.size() < 5 && f.wait_for(9, done)) {
+        BOOST_REQUIRE(done.result >= 0);
+        BOOST_REQUIRE(done.more());
+        accepted.emplace_back(static_cast<int>(done.result));
+    }
+    BOOST_TEST(accepted.size() == 5u);
+    BOOST_TEST(inst.call(op::cancel(9)).result == 1);
+    BOOST_REQUIRE(f.wait_for(9, done));
+    BOOST_TEST(!done.more());
+    BOOST_TEST(done.result == -ECANCELED);
+}
+
 // recv_multishot and recv_select into a provided_buffer_ring the epoll backend consumes in user
 // space: buffers named by the completions, leases recycled into the ring, ENOBUFS when all are
 // leased (the stream ends), and the stream working again once leases are dropped.

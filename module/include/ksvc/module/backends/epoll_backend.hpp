@@ -10,8 +10,9 @@
 //!   close — drops ksvc's registration first; operations waiting on that fd get -EBADF
 //!   operations: nop, poll, poll_multishot, timeout (relative or IORING_TIMEOUT_ABS, with a
 //!   count), link_timeout (a [entry, link_timeout] chain: call() with a deadline), cancel (by
-//!   corr_id, fd or all), accept_multishot (emulated: accepts on readiness until EAGAIN; `emulated`
-//!   is set in its completions), recv_select and recv_multishot (emulated) into a provided
+//!   corr_id, fd or all), accept_multishot (emulated: accepts on readiness until EAGAIN, which
+//!   keeps it waiting even on a non-blocking listener, as io_uring's does; a blocking listener
+//!   accepts once per readiness report; `emulated` is set in its completions), recv_select and recv_multishot (emulated) into a provided
 //!   buffer ring consumed in user space (add_user_buffers: the instance hands it its
 //!   provided_buffer_ring; an unknown group or an empty ring is -ENOBUFS, as in the kernel, and a
 //!   multishot recv ends with it). Everything else needing a ring (fixed files, registered
