@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <set>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -148,6 +149,24 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(distinct_leases_do_not_overlap, P, providers) {
             BOOST_TEST(disjoint, "leases " << i << " and " << j << " overlap");
         }
     }
+}
+
+// heap_buffers allocates its pool at the first lease (start-up pays nothing for a pool nobody
+// uses): a pool too large to allocate is built, says how large it is, and gives empty leases —
+// nothing throws out of acquire(), and a bad size is still refused at construction.
+BOOST_AUTO_TEST_CASE(heap_buffers_allocate_at_the_first_lease_and_fail_empty) {
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) // sanitizers abort on a failed allocation
+    ksvc::heap_buffers huge(4, std::size_t{1} << 46); // 256 TiB: more than any address space here
+    BOOST_TEST(huge.pool_size() == 4u);
+    BOOST_TEST(!huge.acquire(1));
+    BOOST_TEST(huge.in_use() == 0u);
+#endif
+    BOOST_CHECK_THROW(ksvc::heap_buffers(SIZE_MAX / 2, 4), std::invalid_argument); // count x size overflows
+    ksvc::heap_buffers small(2, 16);
+    auto a = small.acquire(16);
+    BOOST_REQUIRE(a);
+    a.data()[15] = std::byte{7}; // the pool exists once leased
+    BOOST_TEST(small.in_use() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
