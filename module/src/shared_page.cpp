@@ -31,7 +31,7 @@ void process_shared_page::refresh() noexcept {
         std::lock_guard lock(uts_mutex_);
         ::uname(&uts_);
     }
-    generation_.store(process::fork_generation(), std::memory_order_relaxed);
+    generation_.store(process::fork_generation(), std::memory_order_release);
 }
 
 bool process_shared_page::answer(const submit_entry& e, std::int64_t& r) const noexcept {

@@ -539,6 +539,29 @@ BOOST_AUTO_TEST_CASE(bounded_ring_single_consumer_reads_front_in_place) {
     BOOST_TEST(ring.front_exclusive() == nullptr);
 }
 
+// The shared page reads the process's identity at its first answer, not at construction: four
+// threads asking at once all get the kernel's answers (refresh() publishes with release, the
+// answers load with acquire; TSan checks the pairing).
+BOOST_AUTO_TEST_CASE(shared_page_first_answers_from_many_threads_agree) {
+    for (int round = 0; round < 50; ++round) {
+        ksvc::process_shared_page page;
+        std::atomic<bool> go{false};
+        std::atomic<int> wrong{0};
+        std::vector<std::thread> ts;
+        for (int t = 0; t < 4; ++t)
+            ts.emplace_back([&] {
+                while (!go.load(std::memory_order_acquire)) {
+                }
+                std::int64_t pid = 0, uid = 0;
+                if (!page.answer(ksvc::sys::getpid(), pid) || pid != ::getpid()) ++wrong;
+                if (!page.answer(ksvc::sys::getuid(), uid) || uid != static_cast<std::int64_t>(::getuid())) ++wrong;
+            });
+        go.store(true, std::memory_order_release);
+        for (auto& t : ts) t.join();
+        BOOST_TEST_REQUIRE(wrong.load() == 0);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace ksvc::test::concurrency

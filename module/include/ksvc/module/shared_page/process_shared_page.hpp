@@ -1,7 +1,9 @@
 #pragma once
-//! process_shared_page — Tier 0 without a kernel module: process identity read once into
-//! user-space atomics, re-read lazily in a forked child (fork generation) and after observed
-//! calls that change it (setsid, setpgid, setrlimit, prlimit64, sethostname, setdomainname).
+//! process_shared_page — Tier 0 without a kernel module: process identity read into user-space
+//! atomics at the first answer (not at construction: an instance that never answers from it
+//! pays none of its ten syscalls at start-up), re-read lazily in a forked child (fork
+//! generation) and after observed calls that change it (setsid, setpgid, setrlimit, prlimit64,
+//! sethostname, setdomainname).
 //! Clocks are read through the vDSO each time, never cached.
 //!
 //! Not observable from here (call refresh() after them): credential changes made by the
@@ -22,7 +24,7 @@ namespace ksvc {
 
 class process_shared_page {
 public:
-    process_shared_page() noexcept { refresh(); }
+    process_shared_page() noexcept = default;
     process_shared_page(const process_shared_page&) = delete;
     process_shared_page& operator=(const process_shared_page&) = delete;
 
@@ -59,8 +61,10 @@ private:
     // utsname is too large for that and is copied under a mutex (uname is rarely hot).
     template <class T>
     T load(const std::atomic<T>& v) const noexcept {
-        if (generation_.load(std::memory_order_relaxed) != process::fork_generation())
-            const_cast<process_shared_page*>(this)->refresh(); // first use in a forked child
+        // Acquire: pairs with refresh()'s release, so a reader that sees the generation sees
+        // the values stored before it (another thread may be making the first refresh).
+        if (generation_.load(std::memory_order_acquire) != process::fork_generation())
+            const_cast<process_shared_page*>(this)->refresh(); // first use, or in a forked child
         return v.load(std::memory_order_relaxed);
     }
 
@@ -68,7 +72,8 @@ private:
     std::atomic<std::uint64_t> nofile_cur_{0}, nofile_max_{0};
     mutable std::mutex uts_mutex_;
     struct utsname uts_{};
-    std::atomic<std::uint64_t> generation_{0};
+    static constexpr std::uint64_t never_read = ~std::uint64_t{0}; // no fork generation reaches it
+    std::atomic<std::uint64_t> generation_{never_read};
     mutable std::atomic<std::uint64_t> answered_{0};
 };
 static_assert(shared_page<process_shared_page>);
