@@ -1,0 +1,207 @@
+// Coroutines (executor/task.hpp): task<T>, co_await ksvc::async, sync_wait and when_all over
+// real pipes, under every ring configuration and the epoll fallback, both dispatch modes —
+// where coroutines resume (never on the loop thread, never inside the loop), no heap
+// allocation per co_await, exceptions, refused submissions, and the frame allocator hook.
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <ksvc/executor/op.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/executor/task.hpp>
+#include <ksvc/module/presets.hpp>
+
+#include "support/fixtures.hpp"
+
+// Replacing operator new with malloc is what this is: GCC's check does not know it.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Heap allocations made on a thread while it counts (the whole test binary allocates through
+// these; only a counting thread's are counted).
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t counted = 0;
+} // namespace
+void* operator new(std::size_t n) {
+    if (counting) ++counted;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    if (counting) ++counted;
+    return std::malloc(n ? n : 1);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace ksvc::test::coroutines {
+
+namespace bdata = boost::unit_test::data;
+
+struct allocation_count {
+    allocation_count() { counted = 0, counting = true; }
+    ~allocation_count() { counting = false; }
+    std::size_t now() const { return counted; }
+};
+
+// 200 round trips through a pipe, each a co_await of a write and of a read, checking every
+// byte, the thread each resumption runs on, and that the loop of awaits allocates nothing.
+task<std::size_t> round_trips(default_instance& inst, int r, int w, std::thread::id home, std::size_t& allocations,
+                              int& wrong_thread) {
+    std::size_t bytes = 0;
+    for (int i = 0; i < 200; ++i) {
+        std::unique_ptr<allocation_count> count;
+        if (i == 1) count = std::make_unique<allocation_count>(); // after the first: scheduler vectors warm
+        char out[8], in[8] = {};
+        std::snprintf(out, sizeof out, "%07d", i);
+        const completion_entry wr = co_await async(inst, sys::write(w, out, sizeof out));
+        wrong_thread += std::this_thread::get_id() != home;
+        if (wr.result != 8) throw std::runtime_error("write: " + std::to_string(wr.result));
+        const completion_entry rd = co_await async(inst, sys::read(r, in, sizeof in));
+        wrong_thread += std::this_thread::get_id() != home;
+        if (rd.result != 8 || std::memcmp(in, out, 8) != 0) throw std::runtime_error("read: " + std::to_string(rd.result));
+        bytes += 8;
+        if (count) allocations += count->now();
+    }
+    co_return bytes;
+}
+
+BOOST_DATA_TEST_CASE(pipe_round_trips_resume_on_the_waiting_thread_without_allocating, bdata::make(backend_configs()), c) {
+    default_instance inst(options_for(c));
+    pipe_pair p;
+    std::size_t allocations = 0;
+    int wrong_thread = 0;
+    const std::size_t bytes =
+        sync_wait(inst, round_trips(inst, p.r, p.w, std::this_thread::get_id(), allocations, wrong_thread));
+    BOOST_TEST(bytes == 200u * 8u);
+    BOOST_TEST(wrong_thread == 0); // threaded: never the loop thread
+    BOOST_TEST(allocations == 0u);
+}
+
+task<std::string> read_some(default_instance& inst, int fd) {
+    char buf[16] = {};
+    const completion_entry c = co_await async(inst, sys::read(fd, buf, sizeof buf));
+    if (c.result < 0) throw std::system_error(static_cast<int>(-c.result), std::system_category(), "read");
+    co_return std::string(buf, static_cast<std::size_t>(c.result));
+}
+task<void> write_both(default_instance& inst, int a, int b) {
+    (void)co_await async(inst, sys::write(a, "first", 5));
+    (void)co_await async(inst, sys::write(b, "second", 6));
+}
+
+// Both reads wait on empty pipes before the writer runs: they can only finish if when_all runs
+// its branches at once rather than one after another.
+BOOST_DATA_TEST_CASE(when_all_runs_its_branches_concurrently, bdata::make(backend_configs()), c) {
+    default_instance inst(options_for(c));
+    pipe_pair p1, p2;
+    auto [one, two, none] = sync_wait(inst, when_all(read_some(inst, p1.r), read_some(inst, p2.r), write_both(inst, p1.w, p2.w)));
+    BOOST_TEST(one == "first");
+    BOOST_TEST(two == "second");
+    (void)none;
+}
+
+task<int> throws_after_a_read(default_instance& inst, int fd) {
+    char b;
+    (void)co_await async(inst, sys::read(fd, &b, 1));
+    throw std::runtime_error("thrown in a task");
+}
+task<int> nested(default_instance& inst, int fd) { co_return co_await throws_after_a_read(inst, fd) + 1; }
+
+BOOST_DATA_TEST_CASE(exceptions_propagate_through_tasks_when_all_and_sync_wait, bdata::make(run_configs()), c) {
+    default_instance inst(options_for(c));
+    pipe_pair p, q;
+    BOOST_REQUIRE(::write(p.w, "xy", 2) == 2);
+    BOOST_CHECK_EXCEPTION(sync_wait(inst, nested(inst, p.r)), std::runtime_error,
+                          [](const std::runtime_error& e) { return std::string(e.what()) == "thrown in a task"; });
+    // when_all rethrows, but only after the branch still waiting has finished.
+    bool other_finished = false;
+    auto other = [&](int fd) -> task<int> {
+        char b;
+        const completion_entry r = co_await async(inst, sys::read(fd, &b, 1));
+        other_finished = true;
+        co_return static_cast<int>(r.result);
+    };
+    auto feeder = [&]() -> task<void> { (void)co_await async(inst, sys::write(q.w, "z", 1)); };
+    BOOST_CHECK_THROW(sync_wait(inst, when_all(throws_after_a_read(inst, p.r), other(q.r), feeder())), std::runtime_error);
+    BOOST_TEST(other_finished);
+}
+
+BOOST_DATA_TEST_CASE(refused_submissions_and_awaits_outside_a_scheduler_throw, bdata::make(run_configs()), c) {
+    default_instance inst(options_for(c));
+    loopback_listener l;
+    // A stream cannot be one awaited completion.
+    auto stream = [&]() -> task<void> { (void)co_await async(inst, op::accept_multishot(l.fd, 0)); };
+    BOOST_CHECK_EXCEPTION(sync_wait(inst, stream()), std::system_error,
+                          [](const std::system_error& e) { return e.code() == errc::multishot_call; });
+    // No scheduler on this thread: the co_await throws std::logic_error into the task.
+    auto lone = [&]() -> task<void> { (void)co_await async(inst, sys::getpid()); };
+    detail::coro::outcome<void> out;
+    bool done = false;
+    detail::coro::run_into(lone(), out, [&] { done = true; });
+    BOOST_TEST(done);
+    BOOST_CHECK_THROW(std::rethrow_exception(out.error), std::logic_error);
+}
+
+// The allocator hook: a task whose parameters start with (std::allocator_arg, alloc) gets its
+// frame from that allocator and gives it back there.
+struct frame_counts {
+    std::size_t allocated = 0, freed = 0, bytes = 0;
+};
+template <class T>
+struct counting_allocator {
+    using value_type = T;
+    frame_counts* counts;
+    explicit counting_allocator(frame_counts* c) noexcept : counts(c) {}
+    template <class U>
+    counting_allocator(const counting_allocator<U>& o) noexcept : counts(o.counts) {}
+    T* allocate(std::size_t n) {
+        ++counts->allocated;
+        counts->bytes += n * sizeof(T);
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        ++counts->freed;
+        std::allocator<T>().deallocate(p, n);
+    }
+};
+
+task<std::int64_t> pid_with_allocator(std::allocator_arg_t, counting_allocator<std::byte>, default_instance& inst) {
+    co_return (co_await async(inst, sys::getpid())).result;
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_comes_from_the_allocator_passed_to_the_task) {
+    instance_options o;
+    o.mode = dispatch_mode::inline_mode;
+    default_instance inst(o);
+    frame_counts counts;
+    {
+        task<std::int64_t> t = pid_with_allocator(std::allocator_arg, counting_allocator<std::byte>(&counts), inst);
+        BOOST_TEST(counts.allocated == 1u);
+        BOOST_TEST(counts.bytes > 0u);
+        BOOST_TEST(sync_wait(inst, std::move(t)) == ::getpid());
+    }
+    BOOST_TEST(counts.freed == 1u);
+    // A task that never ran is freed the same way.
+    { task<std::int64_t> never = pid_with_allocator(std::allocator_arg, counting_allocator<std::byte>(&counts), inst); }
+    BOOST_TEST(counts.allocated == 2u);
+    BOOST_TEST(counts.freed == 2u);
+}
+
+} // namespace ksvc::test::coroutines
