@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stop_token>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 
 #include <ksvc/executor/submit_ring.hpp>
 #include <ksvc/executor/sys.hpp>
+#include <ksvc/executor/task.hpp>
 #include <ksvc/module/presets.hpp>
 
 #include "support/fixtures.hpp"
@@ -537,6 +539,51 @@ BOOST_AUTO_TEST_CASE(bounded_ring_single_consumer_reads_front_in_place) {
     BOOST_TEST(moved_front == 0u);
     BOOST_TEST(ring.empty());
     BOOST_TEST(ring.front_exclusive() == nullptr);
+}
+
+// Coroutine cancellation from another thread (executor/task.hpp): a read blocked on an empty
+// pipe and a recv on an idle socket, each awaited with a stop_token whose stop is requested by
+// a second thread — under every ring configuration and the epoll fallback, threaded and inline
+// (the inline loop asleep in the kernel is woken by the request). The awaiter gets -ECANCELED,
+// the descriptor still works afterwards, and an entry that finished first keeps its result.
+task<std::int64_t> read_one(default_instance& inst, int fd, std::stop_token st) {
+    char b = 0;
+    co_return (co_await async(inst, sys::read(fd, &b, 1), st)).result;
+}
+task<std::int64_t> recv_one(default_instance& inst, int fd, std::stop_token st) {
+    char b = 0;
+    co_return (co_await async(inst, sys::recvfrom(fd, &b, 1, 0), st)).result;
+}
+
+BOOST_DATA_TEST_CASE(blocked_awaits_cancelled_from_another_thread, bdata::make(backend_configs()), c) {
+    default_instance inst(options_for(c));
+    pipe_pair p;
+    auto [client, server] = tcp_pair();
+    for (int which = 0; which < 2; ++which) {
+        std::stop_source source;
+        std::thread stopper([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            source.request_stop();
+        });
+        const std::int64_t r = which == 0 ? sync_wait(inst, read_one(inst, p.r, source.get_token()))
+                                          : sync_wait(inst, recv_one(inst, server, source.get_token()));
+        stopper.join();
+        BOOST_TEST(r == -ECANCELED);
+    }
+    // Both descriptors still serve, and a completed await keeps its result despite a later stop.
+    BOOST_REQUIRE(::write(p.w, "k", 1) == 1);
+    std::stop_source late;
+    BOOST_TEST(sync_wait(inst, read_one(inst, p.r, late.get_token())) == 1);
+    late.request_stop();
+    BOOST_REQUIRE(::send(client, "s", 1, 0) == 1);
+    std::stop_source unused;
+    BOOST_TEST(sync_wait(inst, recv_one(inst, server, unused.get_token())) == 1);
+    // Stopped before the co_await: nothing is submitted (the byte stays in the pipe).
+    BOOST_REQUIRE(::write(p.w, "q", 1) == 1);
+    std::stop_source early;
+    early.request_stop();
+    BOOST_TEST(sync_wait(inst, read_one(inst, p.r, early.get_token())) == -ECANCELED);
+    BOOST_TEST(sync_wait(inst, read_one(inst, p.r, std::stop_token{})) == 1);
 }
 
 // The shared page reads the process's identity at its first answer, not at construction: four

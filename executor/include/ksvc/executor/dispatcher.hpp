@@ -53,6 +53,16 @@ namespace ksvc {
 
 enum class dispatch_mode { inline_mode, threaded };
 
+//! A request to cancel the entry whose corr_id is `corr_id`, made from any thread (a coroutine's
+//! std::stop_token: executor/task.hpp). Intrusive — it lives in the requester, no allocation —
+//! and withdrawn by the requester before it goes away (dispatcher::withdraw_cancel), so a
+//! request can never outlive its entry and hit a later one that reuses the same corr_id.
+struct cancel_request {
+    std::uint64_t corr_id = 0;
+    cancel_request* next = nullptr;
+    bool queued = false; // guarded by the dispatcher's cancel mutex
+};
+
 //! The dispatch mode as part of an instance's type (instance's last parameter):
 //! `threaded_dispatch` and `inline_dispatch` fix it — instance_options::mode may then only
 //! repeat it — and `any_dispatch` leaves it to instance_options::mode (threaded by default).
@@ -358,6 +368,8 @@ public:
         // so this drain does not enter the kernel for it (a raw loop's one enter per turn).
         std::size_t progress = drain_completions(!may_block);
         if (!stopping_.load(std::memory_order_acquire)) progress += intake();
+        // After intake: an entry submitted before its cancel request was made is placed by now.
+        if (cancel_pending_.load(std::memory_order_acquire)) apply_cancels();
         if (may_block && delivered() == delivered_before && !stop_requested_.load(std::memory_order_acquire)) {
             sleep(timeout_ms); // flushes the backend on every path
             progress += drain_completions();
@@ -377,6 +389,37 @@ public:
         // Inline: a stop() from another thread only asked; the owner drains here.
         if (inline_mode() && stop_requested_.load(std::memory_order_acquire)) drain_for_shutdown();
         return progress;
+    }
+
+    //! Asks the loop to cancel `r.corr_id` (Tier 1: IORING_OP_ASYNC_CANCEL, or the epoll
+    //! backend's cancel): any thread, any mode (an inline loop asleep in the kernel is woken).
+    //! The request stays until the backend has found the entry — placed after the request, or
+    //! never, if it runs elsewhere — or until withdraw_cancel(). The entry completes with
+    //! -ECANCELED, or with its result if it finished first. A Tier-2 entry (a worker's syscall)
+    //! is not interrupted: it completes when the syscall returns.
+    void request_cancel(cancel_request& r) noexcept {
+        {
+            std::lock_guard lock(cancel_mutex_);
+            if (!r.queued) {
+                r.next = cancels_;
+                cancels_ = &r;
+                r.queued = true;
+            }
+            cancel_pending_.store(true, std::memory_order_release);
+        }
+        p_.doorbell.notify();
+    }
+    //! Removes `r` if it is still waiting (any thread); afterwards the loop never reads it.
+    void withdraw_cancel(cancel_request& r) noexcept {
+        std::lock_guard lock(cancel_mutex_);
+        if (!r.queued) return;
+        for (cancel_request** p = &cancels_; *p; p = &(*p)->next)
+            if (*p == &r) {
+                *p = r.next;
+                break;
+            }
+        r.queued = false;
+        cancel_pending_.store(cancels_ != nullptr, std::memory_order_release);
     }
 
     //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.
@@ -775,6 +818,22 @@ private:
         return taken;
     }
 
+    // Each waiting request goes to the backend (on this, the loop's thread); a found entry ends
+    // its request, the rest wait for the next turn (an entry not placed yet).
+    void apply_cancels() noexcept {
+        std::lock_guard lock(cancel_mutex_);
+        for (cancel_request** p = &cancels_; *p;) {
+            cancel_request* r = *p;
+            if (!p_.backend.cancel(r->corr_id)) {
+                *p = r->next;
+                r->queued = false;
+            } else {
+                p = &r->next;
+            }
+        }
+        cancel_pending_.store(cancels_ != nullptr, std::memory_order_release);
+    }
+
     std::size_t intake() noexcept {
         blocked_ = false;
         const std::size_t targeted = take(targets_, opts_.batch, blocked_);
@@ -962,6 +1021,9 @@ private:
         return n.fetch_add(1, std::memory_order_relaxed) + 1;
     }
     std::mutex held_mutex_;
+    std::mutex cancel_mutex_;
+    cancel_request* cancels_ = nullptr; // requests not yet matched (cancel_mutex_)
+    std::atomic<bool> cancel_pending_{false};
     std::deque<completion_entry> held_; // for the sink, in order, while it is full
     std::atomic<bool> has_held_{false};
     std::atomic<bool> drained_{false};

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <coroutine>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -44,6 +45,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -69,14 +71,14 @@ public:
     scheduler& operator=(const scheduler&) = delete;
 
     void post(std::coroutine_handle<> h) noexcept {
-        {
-            std::lock_guard lock(mutex_);
-            try {
-                ready_.push_back(h);
-            } catch (...) {
-                std::terminate(); // a completion that cannot be handed over would be lost
-            }
+        std::lock_guard lock(mutex_);
+        try {
+            ready_.push_back(h);
+        } catch (...) {
+            std::terminate(); // a completion that cannot be handed over would be lost
         }
+        // Under the lock: once the scheduler's thread sees this coroutine it may finish and
+        // destroy the scheduler, which must not happen while a notify is still running.
         wake_.notify_one();
     }
     //! Resumes every coroutine posted so far (and those they post meanwhile, in a later round).
@@ -277,13 +279,24 @@ inline task<void> promise<void>::get_return_object() noexcept {
 
 // ---- async: an entry as an awaitable ------------------------------------------------------
 
-//! co_await ksvc::async(inst, entry) submits `entry` with the awaiter as its completion target
-//! and yields its completion_entry (result: the syscall's value or -errno; corr_id is the
-//! awaiter's). Any single-shot entry or operation; streams (multishot) are refused.
+//! co_await ksvc::async(inst, entry[, stop_token]) submits `entry` with the awaiter as its
+//! completion target and yields its completion_entry (result: the syscall's value or -errno;
+//! corr_id is the awaiter's). Any single-shot entry or operation; streams (multishot) are
+//! refused.
+//!
+//! Cancellation: a stop request on `stop` — from any thread, at any time — cancels the entry
+//! where it is (Tier 1: IORING_OP_ASYNC_CANCEL, or the epoll backend's cancel; through
+//! dispatcher::request_cancel, so an inline instance's loop is woken from another thread) and
+//! the awaiter completes with -ECANCELED, or with the entry's result if it finished first. A
+//! stop requested before the co_await submits nothing: -ECANCELED at once. A Tier-2 entry (a
+//! worker running the syscall) is not interrupted: it completes when the syscall returns.
 template <class Instance>
 class async_awaiter : completion_target {
 public:
-    async_awaiter(Instance& inst, submit_entry e) noexcept : inst_(inst), entry_(e) { complete = &on_complete; }
+    async_awaiter(Instance& inst, submit_entry e, std::stop_token stop = {}) noexcept
+        : inst_(inst), entry_(e), stop_(std::move(stop)) {
+        complete = &on_complete;
+    }
     async_awaiter(const async_awaiter&) = delete;
     async_awaiter& operator=(const async_awaiter&) = delete;
 
@@ -299,6 +312,10 @@ public:
         handle_ = h;
         entry_.corr_id = reinterpret_cast<std::uint64_t>(static_cast<completion_target*>(this));
         entry_.flags |= entry_flags::completion_target;
+        if (stop_.stop_requested()) {
+            result_ = make_completion(entry_, -ECANCELED);
+            return false;
+        }
         // After a successful submit the completion may arrive (threaded: on the loop thread) and
         // post the coroutine before this returns; it resumes only on this scheduler's thread,
         // which is this one, so not before this returns.
@@ -306,9 +323,17 @@ public:
             refused_ = ec;
             return false;
         }
+        if (stop_.stop_possible()) {
+            cancel_.corr_id = entry_.corr_id;
+            on_stop_.emplace(stop_, canceller{this}); // runs at once if stop was requested meanwhile
+        }
         return true;
     }
-    completion_entry await_resume() const {
+    completion_entry await_resume() {
+        if (on_stop_) {
+            on_stop_.reset(); // waits for a callback running on another thread
+            inst_.loop().withdraw_cancel(cancel_); // no request outlives this awaiter
+        }
         if (refused_) throw std::system_error(refused_, "ksvc::async: submit");
         return result_;
     }
@@ -320,8 +345,16 @@ private:
         a->sched_->post(a->handle_);
     }
 
+    struct canceller {
+        async_awaiter* self;
+        void operator()() const noexcept { self->inst_.loop().request_cancel(self->cancel_); }
+    };
+
     Instance& inst_;
     submit_entry entry_;
+    std::stop_token stop_;
+    std::optional<std::stop_callback<canceller>> on_stop_;
+    cancel_request cancel_;
     scheduler* sched_ = nullptr;
     std::coroutine_handle<> handle_;
     completion_entry result_{};
@@ -329,8 +362,8 @@ private:
 };
 
 template <class Instance>
-async_awaiter<Instance> async(Instance& inst, const submit_entry& e) noexcept {
-    return async_awaiter<Instance>(inst, e);
+async_awaiter<Instance> async(Instance& inst, const submit_entry& e, std::stop_token stop = {}) noexcept {
+    return async_awaiter<Instance>(inst, e, std::move(stop));
 }
 
 // ---- sync_wait and when_all ---------------------------------------------------------------
