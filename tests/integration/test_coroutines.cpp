@@ -159,6 +159,27 @@ BOOST_DATA_TEST_CASE(refused_submissions_and_awaits_outside_a_scheduler_throw, b
     BOOST_CHECK_THROW(std::rethrow_exception(out.error), std::logic_error);
 }
 
+// An inline instance whose ring is bound to its first driver (single issuer) cannot be driven
+// from another thread: sync_wait there says so instead of spinning.
+BOOST_AUTO_TEST_CASE(sync_wait_off_the_owner_of_a_bound_ring_throws) {
+    instance_options o;
+    o.mode = dispatch_mode::inline_mode;
+    instance<probe_router, owner_thread_io_uring, fixed_pool, eventfd_notifier, heap_buffers> inst(o);
+    inst.run_once(); // this thread drives it now, for good
+    auto pid = [&]() -> task<std::int64_t> { co_return (co_await async(inst, sys::getpid())).result; };
+    bool refused = false;
+    std::thread other([&] {
+        try {
+            (void)sync_wait(inst, pid());
+        } catch (const std::logic_error&) {
+            refused = true;
+        }
+    });
+    other.join();
+    BOOST_TEST(refused);
+    BOOST_TEST(sync_wait(inst, pid()) == ::getpid()); // the owner still can
+}
+
 // The allocator hook: a task whose parameters start with (std::allocator_arg, alloc) gets its
 // frame from that allocator and gives it back there.
 struct frame_counts {

@@ -19,7 +19,8 @@
 //!   coroutines that became ready, never from inside the loop. Threaded mode: it sleeps until a
 //!   completion posts work, so a coroutine never resumes on the loop thread.
 //! - Awaiting ksvc::async outside a scheduler (no sync_wait or scheduler::scope on this thread)
-//!   throws std::logic_error at the co_await.
+//!   throws std::logic_error at the co_await; so does sync_wait on a thread that may not drive
+//!   an inline instance (one whose ring is bound to another thread).
 //!
 //! Errors: a completion's result is the syscall's (-errno); a submission the instance refuses
 //! (ring full, shut down, a forked child, a multishot operation — use a stream) throws
@@ -459,12 +460,16 @@ task<std::tuple<detail::coro::stored_t<T>...>> when_all(task<T>... tasks) {
 //! comment for what drives what in each mode), and returns its value or rethrows.
 template <class Instance, class T>
 T sync_wait(Instance& inst, task<T> t) {
+    const bool drive = inst.loop().mode() == dispatch_mode::inline_mode;
+    // Inline: only the owner may drive the loop; on another thread run_once() does nothing and
+    // this would spin for ever.
+    if (drive && !inst.loop().may_drive_here())
+        throw std::logic_error("ksvc::sync_wait: an inline instance is driven by its owner thread only");
     scheduler s;
     scheduler::scope here(s);
     detail::coro::outcome<T> out;
     bool done = false;
     detail::coro::run_into(std::move(t), out, [&] { done = true; });
-    const bool drive = inst.loop().mode() == dispatch_mode::inline_mode;
     while (!done) {
         if (s.run_ready() != 0) continue;
         if (drive) inst.run_once(!s.has_ready(), -1);
