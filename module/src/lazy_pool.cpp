@@ -1,5 +1,6 @@
 #include <ksvc/module/workers/lazy_pool.hpp>
 
+#include <cerrno>
 #include <new>
 #include <stdexcept>
 
@@ -122,6 +123,24 @@ void lazy_pool::join_finished() noexcept {
     }
 }
 
+detail::interruptible_slot::found lazy_pool::cancel(std::uint64_t corr_id) noexcept {
+    if (corr_id == 0) return detail::interruptible_slot::found::no;
+    {
+        std::lock_guard lock(lock_);
+        for (auto it = in_.begin(); it != in_.end(); ++it) {
+            if (it->chain || it->e.corr_id != corr_id) continue;
+            out_.push_back(make_completion(it->e, -ECANCELED)); // room: reserved to capacity
+            in_.erase(it);
+            wake_();
+            return detail::interruptible_slot::found::removed;
+        }
+        for (worker& w : workers_)
+            if (!w.done && w.slot.cancel(corr_id) == detail::interruptible_slot::found::signalled)
+                return detail::interruptible_slot::found::signalled;
+    }
+    return detail::interruptible_slot::found::no;
+}
+
 void lazy_pool::run(worker* self) noexcept {
     process::block_sigpipe_on_this_thread();
     std::unique_lock lock(lock_);
@@ -145,7 +164,7 @@ void lazy_pool::run(worker* self) noexcept {
             detail::run_chain(j.chain->data(), j.chain->size(), done.data());
             n = done.size();
         } else {
-            single = detail::run_syscall(j.e);
+            single = self->slot.run(j.e);
         }
         lock.lock();
         if (j.chain) out_.insert(out_.end(), done.begin(), done.begin() + static_cast<std::ptrdiff_t>(n));

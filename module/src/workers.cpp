@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include <csignal>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,6 +67,55 @@ void detail::run_chain(const submit_entry* chain, std::size_t n, completion_entr
     }
 }
 
+namespace {
+void on_interrupt(int) noexcept {} // interrupts the worker's syscall (EINTR); nothing else
+bool interrupt_installed() noexcept {
+    static const bool ok = [] {
+        const int sig = detail::interrupt_signal();
+        struct sigaction old{};
+        if (::sigaction(sig, nullptr, &old) != 0) return false;
+        if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) return false; // the program's own
+        struct sigaction sa{};
+        sa.sa_handler = &on_interrupt; // no SA_RESTART: blocked syscalls return EINTR
+        ::sigemptyset(&sa.sa_mask);
+        return ::sigaction(sig, &sa, nullptr) == 0;
+    }();
+    return ok;
+}
+} // namespace
+
+int detail::interrupt_signal() noexcept { return SIGRTMIN + 5; }
+
+completion_entry detail::interruptible_slot::run(const submit_entry& e) noexcept {
+    if (!interrupt_installed()) return run_syscall(e);
+    {
+        std::lock_guard lock(mutex_);
+        thread_ = ::pthread_self();
+        corr_ = e.corr_id;
+        running_ = true;
+        cancelled_ = false;
+    }
+    completion_entry c = run_syscall(e);
+    bool cancelled;
+    {
+        std::lock_guard lock(mutex_);
+        running_ = false;
+        cancelled = cancelled_;
+    }
+    // A signal sent while the syscall ran is delivered, at the latest, on its return: it
+    // cannot reach the next entry's syscall.
+    if (cancelled && c.result == -EINTR) c.result = -ECANCELED;
+    return c;
+}
+
+detail::interruptible_slot::found detail::interruptible_slot::cancel(std::uint64_t corr_id) noexcept {
+    std::lock_guard lock(mutex_);
+    if (corr_id == 0 || !running_ || corr_ != corr_id) return found::no;
+    cancelled_ = true;
+    ::pthread_kill(thread_, interrupt_signal());
+    return found::signalled;
+}
+
 std::size_t fixed_pool::default_threads() noexcept {
     return std::min<std::size_t>(8, std::max<std::size_t>(1, process::usable_cpus() / 2));
 }
@@ -75,8 +125,9 @@ fixed_pool::fixed_pool(pool_options o)
       fork_gen_(process::fork_generation()) {
     if (o.queue_capacity == 0) throw std::invalid_argument("fixed_pool: queue_capacity must be non-zero");
     const std::size_t n = o.threads ? o.threads : default_threads();
+    slots_ = std::make_unique<detail::interruptible_slot[]>(n);
     threads_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
 fixed_pool::~fixed_pool() {
@@ -152,7 +203,14 @@ void fixed_pool::shutdown() noexcept {
         if (t.joinable()) t.join();
 }
 
-void fixed_pool::run() noexcept {
+detail::interruptible_slot::found fixed_pool::cancel(std::uint64_t corr_id) noexcept {
+    for (std::size_t i = 0; i < threads_.size(); ++i)
+        if (slots_[i].cancel(corr_id) == detail::interruptible_slot::found::signalled)
+            return detail::interruptible_slot::found::signalled;
+    return detail::interruptible_slot::found::no;
+}
+
+void fixed_pool::run(std::size_t index) noexcept {
     process::block_sigpipe_on_this_thread();
     submit_entry e;
     for (;;) {
@@ -168,7 +226,7 @@ void fixed_pool::run() noexcept {
             detail::run_chain(chain->data(), chain->size(), done.data());
             for (const completion_entry& c : done) out_.try_push(c); // room: counted at enqueue
         } else {
-            out_.try_push(detail::run_syscall(e)); // room guaranteed: outstanding <= capacity_
+            out_.try_push(slots_[index].run(e)); // room guaranteed: outstanding <= capacity_
         }
         active_.fetch_sub(1, std::memory_order_relaxed);
         wake_();

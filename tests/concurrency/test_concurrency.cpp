@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -584,6 +585,48 @@ BOOST_DATA_TEST_CASE(blocked_awaits_cancelled_from_another_thread, bdata::make(b
     early.request_stop();
     BOOST_TEST(sync_wait(inst, read_one(inst, p.r, early.get_token())) == -ECANCELED);
     BOOST_TEST(sync_wait(inst, read_one(inst, p.r, std::stop_token{})) == 1);
+}
+
+// Tier 2: flock on a file another open file description holds runs on a worker and blocks
+// there; a stop request from another thread interrupts it (-ECANCELED), with fixed_pool and
+// with lazy_pool, in both modes, and the lock is taken normally once it is free.
+template <class Instance>
+task<std::int64_t> lock_file(Instance& inst, int fd, std::stop_token st) {
+    submit_entry e;
+    e.nr = syscalls::x86_64::flock;
+    e.args[0] = static_cast<std::uint64_t>(fd);
+    e.args[1] = LOCK_EX;
+    const completion_entry c = co_await ksvc::async(inst, e, std::move(st));
+    co_return c.result;
+}
+
+template <class Instance>
+void cancel_a_blocked_worker(dispatch_mode mode) {
+    instance_options o;
+    o.mode = mode;
+    Instance inst(o);
+    BOOST_REQUIRE(inst.router().route(syscalls::x86_64::flock).tier == tier::worker_pool);
+    temp_dir d;
+    const std::string path = d.file("locked");
+    unique_fd holder(::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    unique_fd waiter(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(::flock(holder, LOCK_EX) == 0);
+    std::stop_source source;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        source.request_stop();
+    });
+    const std::int64_t r = sync_wait(inst, lock_file(inst, waiter, source.get_token()));
+    stopper.join();
+    BOOST_TEST(r == -ECANCELED);
+    BOOST_REQUIRE(::flock(holder, LOCK_UN) == 0);
+    BOOST_TEST(sync_wait(inst, lock_file(inst, waiter, std::stop_token{})) == 0);
+}
+
+BOOST_DATA_TEST_CASE(blocked_worker_syscall_cancelled_from_another_thread,
+                     bdata::make({dispatch_mode::threaded, dispatch_mode::inline_mode}), mode) {
+    cancel_a_blocked_worker<default_instance>(mode);
+    cancel_a_blocked_worker<instance<probe_router, basic_io_uring_or_epoll, lazy_pool, eventfd_notifier, heap_buffers>>(mode);
 }
 
 // The shared page reads the process's identity at its first answer, not at construction: four

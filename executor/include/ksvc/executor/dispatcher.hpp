@@ -395,8 +395,10 @@ public:
     //! backend's cancel): any thread, any mode (an inline loop asleep in the kernel is woken).
     //! The request stays until the backend has found the entry — placed after the request, or
     //! never, if it runs elsewhere — or until withdraw_cancel(). The entry completes with
-    //! -ECANCELED, or with its result if it finished first. A Tier-2 entry (a worker's syscall)
-    //! is not interrupted: it completes when the syscall returns.
+    //! -ECANCELED, or with its result if it finished first. Tier 2, with a pool that has
+    //! cancel() (fixed_pool, lazy_pool): a queued entry is removed (lazy_pool), a running
+    //! syscall is interrupted by a signal (it returns EINTR, reported as -ECANCELED); a syscall
+    //! that cannot be interrupted (disk I/O) completes when it is done.
     void request_cancel(cancel_request& r) noexcept {
         {
             std::lock_guard lock(cancel_mutex_);
@@ -818,13 +820,23 @@ private:
         return taken;
     }
 
-    // Each waiting request goes to the backend (on this, the loop's thread); a found entry ends
-    // its request, the rest wait for the next turn (an entry not placed yet).
+    // Each waiting request goes to the backend, then to the workers (on this, the loop's
+    // thread). An entry the backend found, or a queued one a pool removed, ends its request;
+    // the rest wait for the next turn — an entry not placed yet, or a worker's syscall that the
+    // signal may have missed (signalled again each turn; sleep() turns every millisecond
+    // while requests wait) — until the requester withdraws it.
     void apply_cancels() noexcept {
         std::lock_guard lock(cancel_mutex_);
         for (cancel_request** p = &cancels_; *p;) {
             cancel_request* r = *p;
-            if (!p_.backend.cancel(r->corr_id)) {
+            bool done = !p_.backend.cancel(r->corr_id);
+            if constexpr (requires(W& w) { w.cancel(r->corr_id); }) {
+                if (!done) {
+                    using found = decltype(p_.workers.cancel(r->corr_id));
+                    done = p_.workers.cancel(r->corr_id) == found::removed;
+                }
+            }
+            if (done) {
                 *p = r->next;
                 r->queued = false;
             } else {
@@ -881,6 +893,8 @@ private:
 
     // Always leaves the backend flushed: run_once defers a batch's flush to the wait here.
     void sleep(int timeout_ms = -1) noexcept {
+        // Cancel requests still waiting are retried each turn (apply_cancels): turn soon.
+        if (cancel_pending_.load(std::memory_order_acquire) && (timeout_ms < 0 || timeout_ms > 1)) timeout_ms = 1;
         // Only threaded producers look at sleeping_ (an inline owner cannot submit while the
         // loop sleeps), so inline mode skips the flag and its fence.
         const bool announce = !inline_mode();

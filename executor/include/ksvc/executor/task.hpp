@@ -289,8 +289,10 @@ inline task<void> promise<void>::get_return_object() noexcept {
 //! where it is (Tier 1: IORING_OP_ASYNC_CANCEL, or the epoll backend's cancel; through
 //! dispatcher::request_cancel, so an inline instance's loop is woken from another thread) and
 //! the awaiter completes with -ECANCELED, or with the entry's result if it finished first. A
-//! stop requested before the co_await submits nothing: -ECANCELED at once. A Tier-2 entry (a
-//! worker running the syscall) is not interrupted: it completes when the syscall returns.
+//! stop requested before the co_await submits nothing: -ECANCELED at once. Tier 2 (fixed_pool,
+//! lazy_pool): a queued entry is removed (lazy_pool), a worker blocked in the syscall is
+//! interrupted by a signal (detail::interrupt_signal()); a syscall that cannot be interrupted
+//! (disk I/O) completes when it is done.
 template <class Instance>
 class async_awaiter : completion_target {
 public:

@@ -14,6 +14,7 @@
 
 #include <ksvc/core/concepts/worker_pool.hpp>
 #include <ksvc/executor/submit_ring.hpp>
+#include <ksvc/module/workers/syscall_runner.hpp>
 
 namespace ksvc {
 
@@ -44,10 +45,14 @@ public:
     [[nodiscard]] std::size_t queue_capacity() const noexcept { return capacity_; }
 
     static std::size_t default_threads() noexcept;
+    //! Cancellation (the loop's thread): a worker running the entry `corr_id` is interrupted
+    //! (detail::interruptible_slot; ask again while it still runs). A queued entry is not
+    //! removed: it runs when a worker takes it.
+    detail::interruptible_slot::found cancel(std::uint64_t corr_id) noexcept;
 
 private:
     static constexpr std::uint32_t chain_marker = 0xffffffffu;
-    void run() noexcept;
+    void run(std::size_t index) noexcept;
     std::size_t capacity_;
     bounded_ring<submit_entry> in_;
     bounded_ring<completion_entry> out_;
@@ -56,6 +61,7 @@ private:
     std::atomic<std::size_t> active_{0};
     std::atomic<bool> stopping_{false};
     waker wake_{};
+    std::unique_ptr<detail::interruptible_slot[]> slots_; // one per thread
     std::vector<std::thread> threads_;
     std::uint64_t fork_gen_;
 };

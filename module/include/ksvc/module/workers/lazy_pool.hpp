@@ -22,6 +22,7 @@
 
 #include <ksvc/core/concepts/worker_pool.hpp>
 #include <ksvc/module/workers/fixed_pool.hpp>
+#include <ksvc/module/workers/syscall_runner.hpp>
 
 namespace ksvc {
 
@@ -51,6 +52,10 @@ public:
     }
     //! Threads started since construction (each idle exit and restart counts again).
     [[nodiscard]] std::size_t started() const noexcept;
+    //! Cancellation (the loop's thread): a queued entry `corr_id` is removed and completes with
+    //! -ECANCELED; a worker running it is interrupted (detail::interruptible_slot; ask again
+    //! while it still runs).
+    detail::interruptible_slot::found cancel(std::uint64_t corr_id) noexcept;
 
 private:
     struct job {
@@ -60,6 +65,7 @@ private:
     struct worker {
         std::thread t;
         bool done = false;
+        detail::interruptible_slot slot;
     };
     std::error_code admit(job j, std::size_t entries) noexcept;
     void run(worker* self) noexcept;

@@ -1,4 +1,9 @@
 #pragma once
+#include <pthread.h>
+
+#include <cstdint>
+#include <mutex>
+
 #include <ksvc/core/entry.hpp>
 
 namespace ksvc::detail {
@@ -14,4 +19,31 @@ completion_entry run_syscall_here(const submit_entry& e) noexcept;
 //! or transfers less than asked, the rest complete with -ECANCELED (`hardlink` continues).
 //! Writes one completion per entry into `out` (same size as `chain`).
 void run_chain(const submit_entry* chain, std::size_t n, completion_entry* out) noexcept;
+
+//! The signal that interrupts a worker's blocked syscall for a cancellation (SIGRTMIN + 5),
+//! with a handler that does nothing, installed without SA_RESTART the first time a pool starts
+//! — unless the program already handles that signal, in which case workers are not interrupted.
+int interrupt_signal() noexcept;
+
+//! What one worker thread is running, for cancellation from the loop's thread: the worker runs
+//! each single entry through run(); cancel() sends the interrupt signal to it while it runs the
+//! entry whose corr_id matches. A syscall the signal interrupts (EINTR) completes with
+//! -ECANCELED; one that finished first keeps its result; one that cannot be interrupted (disk
+//! I/O) completes when it is done.
+class interruptible_slot {
+public:
+    enum class found : std::uint8_t { no, signalled, removed }; // removed: a queued entry (pools)
+    completion_entry run(const submit_entry& e) noexcept;
+    //! Signals the worker if it runs `corr_id` now (again on each call while it does: a signal
+    //! that came just before the syscall started is lost, so the canceller repeats it).
+    found cancel(std::uint64_t corr_id) noexcept;
+
+private:
+    // Locked twice per entry, by the worker alone unless a cancel comes: so a signal can only
+    // go to the worker while it runs the entry asked for, never to its next one.
+    std::mutex mutex_;
+    std::uint64_t corr_ = 0;
+    bool running_ = false, cancelled_ = false;
+    pthread_t thread_{};
+};
 } // namespace ksvc::detail
