@@ -240,8 +240,21 @@ int epoll_backend::refresh(int fd, fd_state& s) noexcept {
 
 // ---- running syscalls ----------------------------------------------------------------------
 
-// The non-blocking form of an fd entry. -EAGAIN: not ready.
-std::int64_t epoll_backend::attempt(const submit_entry& e, const fd_state& s) noexcept {
+// The non-blocking form of an fd entry, and what it teaches about the files: a pipe that refuses
+// RWF_NOWAIT (before 6.4; learnt on its first read or write) is read and written by size from
+// then on, and a number accept gave out drops what was known of the file it named before.
+// -EAGAIN: not ready.
+std::int64_t epoll_backend::attempt(const submit_entry& e, fd_state& s) noexcept {
+    std::int64_t r = try_once(e, s);
+    if (r == -EOPNOTSUPP && s.fifo && !s.no_nowait && (e.nr == nr::read || e.nr == nr::write)) {
+        s.no_nowait = true;
+        r = try_once(e, s);
+    }
+    if (r >= 0 && is_accept(e.number())) note_new_fd(static_cast<int>(r));
+    return r;
+}
+
+std::int64_t epoll_backend::try_once(const submit_entry& e, const fd_state& s) noexcept {
     const auto* a = e.args;
     took_flags_ = took_buffer_ = 0;
     const int fd = static_cast<int>(a[0]);
@@ -520,7 +533,8 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         if (poll_op || number >= operation_base) return complete_now(-EBADF);
         // A negative fd fails at once (the non-blocking form says how); one beyond the hard
         // RLIMIT_NOFILE is bogus, or predates a lowered limit: a worker's syscall says which.
-        if (fd < 0) return complete_now(attempt(e, fd_state{}));
+        fd_state none;
+        if (fd < 0) return complete_now(attempt(e, none));
         return status::unsupported;
     }
     if (s->kind == fd_kind::unknown) {
@@ -538,7 +552,6 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         if (flags & ~std::uint64_t{SOCK_NONBLOCK | SOCK_CLOEXEC}) return complete_now(-EINVAL);
         if (s->kind != fd_kind::socket) return complete_now(attempt(e, *s)); // ENOTSOCK, at once
     }
-    // A multishot recv drains on readiness (on_ready): its stream starts when data is there.
     if (s->no_nowait && (number == nr::readv || number == nr::writev)) return status::unsupported; // see the header
     if (s->edge && is_accept(number) && !s->nonblocking) {
         s->edge = false; // a blocking listener after all: one-shot from here (arm() below re-arms it)
@@ -571,10 +584,6 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
             refresh(fd, *s);
             r = attempt(e, *s);
         }
-        if (r == -EOPNOTSUPP && s->fifo && (number == nr::read || number == nr::write)) {
-            s->no_nowait = true; // a pipe before 6.4: sized reads and writes on readiness
-            r = attempt(e, *s);
-        }
         if (r == -EOPNOTSUPP && (number == nr::read || number == nr::write || number == nr::readv || number == nr::writev))
             return status::unsupported; // no RWF_NOWAIT for this file type (a tty): a worker runs it
         if (r == -EAGAIN && s->nonblocking) {
@@ -583,7 +592,6 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
         }
         if (r != -EAGAIN || s->nonblocking) {
             if (dir == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(e)) s->in_drained = true;
-            if (r >= 0 && is_accept(number)) note_new_fd(static_cast<int>(r));
             return complete_now(r);
         }
         if (dir == EPOLLIN) s->in_drained = true;
@@ -595,8 +603,7 @@ status epoll_backend::start(const submit_entry& e, std::uint32_t link, std::uint
     w.e = e;
     w.events = events;
     w.kind = poll_op ? wait_kind::poll : is_accept(number) ? wait_kind::accept : wait_kind::io;
-    w.multishot = number == static_cast<std::uint32_t>(operation::poll_multishot) || number == accept_multishot_nr ||
-                  number == recv_multishot_nr;
+    w.multishot = is_stream(number);
     enqueue_waiter(fd, *s, i);
     int r = arm(fd, *s, true);
     if (r == -ENOENT || (r == 0 && !s->registered)) {
@@ -697,11 +704,7 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             k = next;
             continue;
         }
-        std::int64_t r = attempt(w.e, s);
-        if (r == -EOPNOTSUPP && s.fifo && !s.no_nowait && (w.e.nr == nr::read || w.e.nr == nr::write)) {
-            s.no_nowait = true; // learnt here when the submit skipped its attempt
-            r = attempt(w.e, s);
-        }
+        const std::int64_t r = attempt(w.e, s);
         if (r == -EAGAIN) {
             blocked |= w.events;
             k = next;
@@ -712,7 +715,6 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
             // or an error, ENOBUFS or the end of the stream (recv 0) ends it without `more`.
             const bool recv = w.e.number() == recv_multishot_nr;
             if (r > 0 || (r == 0 && !recv)) {
-                if (!recv) note_new_fd(static_cast<int>(r));
                 post(w.e, r, completion_flags::more | completion_flags::emulated | took_flags_, took_buffer_);
                 ++rearms_;
                 if (!recv && !s.nonblocking) { // a blocking listener: one accept per readiness report
@@ -730,7 +732,6 @@ void epoll_backend::on_ready(int fd, std::uint32_t ev) noexcept {
         }
         if (w.events == EPOLLIN && r >= 0 && static_cast<std::uint64_t>(r) < requested(w.e)) s.in_drained = true;
         if (w.kind == wait_kind::accept && !s.nonblocking) blocked |= w.events; // one accept per report: the next could block
-        if (r >= 0 && w.kind == wait_kind::accept) note_new_fd(static_cast<int>(r));
         finish(k, r, took_flags_, took_buffer_);
         k = next;
     }

@@ -44,37 +44,10 @@ using namespace std::chrono_literals;
 using test::pipe_pair;
 using test::unique_fd;
 
+// Every real backend is built the same way: this kernel's snapshot and an SQ of `entries`.
 template <class B>
-struct factory;
-template <>
-struct factory<basic_io_uring> {
-    static basic_io_uring make(unsigned entries = 8) {
-        return basic_io_uring(current_capabilities(), io_uring_options{.entries = entries});
-    }
-};
-template <>
-struct factory<sqpoll_io_uring> {
-    static sqpoll_io_uring make(unsigned entries = 8) {
-        return sqpoll_io_uring(current_capabilities(), io_uring_options{.entries = entries});
-    }
-};
-template <>
-struct factory<owner_thread_io_uring> {
-    static owner_thread_io_uring make(unsigned entries = 8) {
-        return owner_thread_io_uring(current_capabilities(), io_uring_options{.entries = entries});
-    }
-};
-template <>
-struct factory<epoll_backend> {
-    static epoll_backend make(unsigned entries = 8) {
-        return epoll_backend(current_capabilities(), io_uring_options{.entries = entries});
-    }
-};
-template <>
-struct factory<epoll_edge_backend> {
-    static epoll_edge_backend make(unsigned entries = 8) {
-        return epoll_edge_backend(current_capabilities(), io_uring_options{.entries = entries});
-    }
+struct factory {
+    static B make(unsigned entries = 8) { return B(current_capabilities(), io_uring_options{.entries = entries}); }
 };
 template <>
 struct factory<test::archetype_backend> {

@@ -22,65 +22,59 @@ namespace ksvc {
 
 inline constexpr std::size_t cache_line = 64;
 
-//! An array of `n` value-initialised T that costs no page until a slot is written: anonymous
-//! memory is zero-filled on first touch, and for the types it holds (entries, integers) all-zero
-//! bytes are the value-initialised state. A 4 096-slot lane written up front was 64 page faults
-//! per lane at every instance's construction. T must be trivially copyable and destructible, and
-//! a T of all-zero bytes must equal T{} (the entry types' members all default to zero).
-template <class T>
-class zero_page_array {
-    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
-                  "zero_page_array holds trivially copyable, trivially destructible types only");
-
+//! Anonymous memory that costs no page until it is written: the kernel zero-fills a page on
+//! first touch, and for the types kept in it (entries, integers) all-zero bytes are the
+//! value-initialised state. A 4 096-slot lane written up front was 64 page faults per lane at
+//! every instance's construction.
+class zero_pages {
 public:
-    explicit zero_page_array(std::size_t n) : bytes_(n * sizeof(T)) {
+    explicit zero_pages(std::size_t bytes) : bytes_(bytes) {
         void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) throw std::bad_alloc();
-        data_ = static_cast<T*>(p);
+        data_ = static_cast<std::byte*>(p);
     }
-    ~zero_page_array() { ::munmap(data_, bytes_); }
-    zero_page_array(const zero_page_array&) = delete;
-    zero_page_array& operator=(const zero_page_array&) = delete;
-
-    T& operator[](std::size_t i) noexcept { return data_[i]; }
-    const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+    ~zero_pages() { ::munmap(data_, bytes_); }
+    zero_pages(const zero_pages&) = delete;
+    zero_pages& operator=(const zero_pages&) = delete;
+    [[nodiscard]] std::byte* data() const noexcept { return data_; }
 
 private:
     std::size_t bytes_;
-    T* data_;
+    std::byte* data_;
 };
 
-//! The cells of a bounded_ring: `n` sequence words, then `n` value-initialised T, in one
-//! anonymous mapping that costs no page until a cell is written — anonymous memory is
-//! zero-filled on first touch, and for the types it holds (entries, integers) all-zero bytes are
-//! the value-initialised state. A 4 096-slot lane written up front was 64 page faults per lane at
-//! every instance's construction; one mapping instead of two is one mmap less per lane.
-//! T must be trivially copyable and destructible, and a T of all-zero bytes must equal T{} (the
-//! entry types' members all default to zero).
+// T in zero pages must be trivially copyable and destructible, and a T of all-zero bytes must
+// equal T{} (the entry types' members all default to zero).
 template <class T>
-class zero_page_cells {
-    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
-                  "zero_page_cells holds trivially copyable, trivially destructible types only");
-    static_assert(alignof(T) <= cache_line, "zero_page_cells: T over-aligned");
+concept zero_page_value = std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T> &&
+                          alignof(T) <= cache_line;
 
+//! `n` value-initialised T in zero pages.
+template <zero_page_value T>
+class zero_page_array {
+public:
+    explicit zero_page_array(std::size_t n) : mem_(n * sizeof(T)) {}
+    T& operator[](std::size_t i) noexcept { return reinterpret_cast<T*>(mem_.data())[i]; }
+    const T& operator[](std::size_t i) const noexcept { return reinterpret_cast<const T*>(mem_.data())[i]; }
+
+private:
+    zero_pages mem_;
+};
+
+//! The cells of a bounded_ring in one mapping (one mmap per lane, not two): `n` sequence words,
+//! then `n` value-initialised T from the next cache line.
+template <zero_page_value T>
+class zero_page_cells {
 public:
     explicit zero_page_cells(std::size_t n)
         : values_at_((n * sizeof(std::size_t) + cache_line - 1) / cache_line * cache_line),
-          bytes_(values_at_ + n * sizeof(T)) {
-        void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        base_ = static_cast<std::byte*>(p);
-    }
-    ~zero_page_cells() { ::munmap(base_, bytes_); }
-    zero_page_cells(const zero_page_cells&) = delete;
-    zero_page_cells& operator=(const zero_page_cells&) = delete;
-
-    std::size_t& seq(std::size_t i) const noexcept { return reinterpret_cast<std::size_t*>(base_)[i]; }
-    T& operator[](std::size_t i) const noexcept { return reinterpret_cast<T*>(base_ + values_at_)[i]; }
+          mem_(values_at_ + n * sizeof(T)) {}
+    std::size_t& seq(std::size_t i) const noexcept { return reinterpret_cast<std::size_t*>(mem_.data())[i]; }
+    T& operator[](std::size_t i) const noexcept { return reinterpret_cast<T*>(mem_.data() + values_at_)[i]; }
 
 private:
-    std::size_t values_at_, bytes_;
-    std::byte* base_;
+    std::size_t values_at_;
+    zero_pages mem_;
 };
 
 template <class T>

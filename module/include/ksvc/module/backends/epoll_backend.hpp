@@ -182,7 +182,8 @@ private:
     void finish(std::uint32_t i, std::int64_t result, std::uint32_t flags = 0, std::uint32_t aux = 0) noexcept;
     fd_state* state_for(int fd) noexcept;
     int refresh(int fd, fd_state& s) noexcept;
-    std::int64_t attempt(const submit_entry& e, const fd_state& s) noexcept;
+    std::int64_t attempt(const submit_entry& e, fd_state& s) noexcept;
+    std::int64_t try_once(const submit_entry& e, const fd_state& s) noexcept;
     std::int64_t run_in_place(const submit_entry& e) noexcept;
     status start(const submit_entry& e, std::uint32_t link, std::uint64_t deadline_ns) noexcept;
     void enqueue_waiter(int fd, fd_state& s, std::uint32_t i) noexcept;

@@ -21,8 +21,8 @@ completion_entry run_syscall_here(const submit_entry& e) noexcept;
 void run_chain(const submit_entry* chain, std::size_t n, completion_entry* out) noexcept;
 
 //! The signal that interrupts a worker's blocked syscall for a cancellation (SIGRTMIN + 5),
-//! with a handler that does nothing, installed without SA_RESTART the first time a pool starts
-//! — unless the program already handles that signal, in which case workers are not interrupted.
+//! with a handler that does nothing, installed without SA_RESTART the first time a worker runs
+//! an entry — unless the program already handles that signal; workers are then not interrupted.
 int interrupt_signal() noexcept;
 
 //! What one worker thread is running, for cancellation from the loop's thread: the worker runs
