@@ -220,15 +220,19 @@ void fixed_pool::run(std::size_t index) noexcept {
             continue;
         }
         active_.fetch_add(1, std::memory_order_relaxed);
+        // Idle again before the completions are published (release): whoever has them sees
+        // this worker no longer busy (the workers_busy gauge).
         if (e.nr == chain_marker) {
             std::unique_ptr<std::vector<submit_entry>> chain(reinterpret_cast<std::vector<submit_entry>*>(e.args[0]));
             std::vector<completion_entry> done(chain->size());
             detail::run_chain(chain->data(), chain->size(), done.data());
+            active_.fetch_sub(1, std::memory_order_release);
             for (const completion_entry& c : done) out_.try_push(c); // room: counted at enqueue
         } else {
-            out_.try_push(slots_[index].run(e)); // room guaranteed: outstanding <= capacity_
+            const completion_entry c = slots_[index].run(e);
+            active_.fetch_sub(1, std::memory_order_release);
+            out_.try_push(c); // room guaranteed: outstanding <= capacity_
         }
-        active_.fetch_sub(1, std::memory_order_relaxed);
         wake_();
     }
 }
