@@ -1,6 +1,7 @@
 #pragma once
 //! C++20 coroutines over any instance: ksvc::task<T>, co_await inst.async(entry) — here
-//! ksvc::async(inst, entry) — a ksvc::scheduler that resumes them, sync_wait and when_all.
+//! ksvc::async(inst, entry) — a ksvc::scheduler that resumes them, sync_wait, when_all and
+//! task_scope (tasks left running, joined later). Streams (multishot) are in stream.hpp.
 //!
 //!   ksvc::task<std::int64_t> copy_once(ksvc::default_instance& inst, int in, int out) {
 //!       char buf[4096];
@@ -457,6 +458,57 @@ task<std::tuple<detail::coro::stored_t<T>...>> when_all(task<T>... tasks) {
     detail::coro::when_all_awaiter<T...> all(std::move(tasks)...);
     co_return co_await all;
 }
+
+//! Tasks started and left to run — a connection handler per accepted socket — and a way to
+//! wait for all of them. spawn() starts a task at once on the calling thread (it runs until it
+//! first suspends) and keeps it alive until it finishes; join() completes when every task
+//! spawned so far has (at once if none is running) and rethrows the first exception one threw.
+//! One scheduler thread uses a scope; it must have been joined (nothing running) when it is
+//! destroyed — a scope destroyed with tasks still running terminates the program, as a joinable
+//! std::thread does.
+class task_scope {
+public:
+    task_scope() = default;
+    task_scope(const task_scope&) = delete;
+    task_scope& operator=(const task_scope&) = delete;
+    ~task_scope() {
+        if (running_ != 0) std::terminate();
+    }
+
+    void spawn(task<void> t) {
+        ++running_;
+        ++spawned_;
+        run_spawned(std::move(t), *this);
+    }
+    [[nodiscard]] std::size_t running() const noexcept { return running_; }
+    [[nodiscard]] std::uint64_t spawned() const noexcept { return spawned_; }
+
+    struct join_awaiter {
+        task_scope& scope;
+        bool await_ready() const noexcept { return scope.running_ == 0; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { scope.joiner_ = h; }
+        void await_resume() {
+            if (scope.error_) std::rethrow_exception(std::exchange(scope.error_, nullptr));
+        }
+    };
+    //! co_await scope.join(): every spawned task has finished (one joiner at a time).
+    join_awaiter join() noexcept { return {*this}; }
+
+private:
+    static detail::coro::detached run_spawned(task<void> t, task_scope& s) {
+        try {
+            co_await std::move(t);
+        } catch (...) {
+            if (!s.error_) s.error_ = std::current_exception();
+        }
+        if (--s.running_ == 0 && s.joiner_) std::exchange(s.joiner_, {}).resume();
+    }
+
+    std::size_t running_ = 0;
+    std::uint64_t spawned_ = 0;
+    std::exception_ptr error_;
+    std::coroutine_handle<> joiner_;
+};
 
 //! Runs `t` to completion on the calling thread, with a scheduler of its own (see the header
 //! comment for what drives what in each mode), and returns its value or rethrows.

@@ -20,7 +20,9 @@
 //! Lifetime and threads: registered by the backend on the thread that drives the ring
 //! (resource()), unregistered at its teardown; the memory lives as long as this object, which the
 //! instance destroys after its backend. Leases must be dropped before the provider is destroyed.
-//! take() and lease drops happen on one consumer thread at a time.
+//! take() and lease drops happen on one consumer thread at a time — or on any threads after
+//! share_between_threads() (a threaded instance's recv_stream takes on the loop thread, in
+//! completion order, and drops on its consumer's).
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -187,6 +189,7 @@ public:
     //! ring (no completion_flags::buffer, another group's id, or taken already).
     lease take(const completion_entry& c) noexcept {
         if (!(c.flags & completion_flags::buffer)) return {};
+        const std::unique_lock<std::mutex> g = guard();
         const std::size_t id = c.aux & 0xffffu;
         if (id >= count_) return {};
         buffer_state& st = state_[id];
@@ -220,7 +223,7 @@ public:
             cur = b.next;
             at = 0;
         }
-        ++in_use_;
+        in_use_.store(in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); // writers are serialized
         return {this, static_cast<std::uint16_t>(id), off, len};
     }
 
@@ -232,11 +235,16 @@ public:
     [[nodiscard]] bool incremental() const noexcept { return incremental_.load(std::memory_order_acquire); }
     [[nodiscard]] std::size_t pool_size() const noexcept { return count_; }
     //! Leases outstanding.
-    [[nodiscard]] std::size_t in_use() const noexcept { return in_use_; }
+    [[nodiscard]] std::size_t in_use() const noexcept { return in_use_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
     [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
     //! Buffers given back to the ring since construction (beyond the initial fill).
-    [[nodiscard]] std::uint64_t recycled() const noexcept { return recycled_; }
+    [[nodiscard]] std::uint64_t recycled() const noexcept { return recycled_.load(std::memory_order_relaxed); }
+
+    //! From now on take() and lease drops may run on different threads at once (one mutex
+    //! around them). Taking stays order-sensitive: with incremental consumption a buffer's
+    //! completions must be taken in the order they were posted. Cannot be undone.
+    void share_between_threads() noexcept { shared_.store(true, std::memory_order_release); }
 
     //! What the backend registers on its driving thread.
     //! The same ring for a backend without io_uring (epoll_backend), which takes buffers from it
@@ -266,8 +274,13 @@ private:
         shadow_[pos] = id;
         pos_of_[id] = pos;
     }
+    std::unique_lock<std::mutex> guard() noexcept {
+        if (shared_.load(std::memory_order_acquire)) return std::unique_lock<std::mutex>(shared_mu_);
+        return {};
+    }
     void release(const lease& l) noexcept {
-        --in_use_;
+        const std::unique_lock<std::mutex> g = guard();
+        in_use_.store(in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         std::uint16_t id = l.id_;
         std::size_t left = l.len_, at = l.offset_;
         do { // read `next` before drop(): a recycled buffer's link is stale
@@ -292,7 +305,7 @@ private:
         buffer_state& st = state_[id];
         if (--st.leases == 0 && st.kernel_done) {
             st.kernel_done = false;
-            ++recycled_;
+            recycled_.store(recycled_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             if (legacy_.load(std::memory_order_relaxed)) {
                 std::lock_guard g(pending_mu_); // the driving thread provides it (replenish)
                 pending_.push_back(id);         // reserved to count_: never allocates
@@ -379,8 +392,10 @@ private:
     std::vector<std::uint16_t> shadow_; // ring position -> the buffer last posted there
     std::vector<std::uint16_t> pos_of_; // buffer -> its ring position
     std::vector<bundle_io> bundle_io_;
-    std::size_t in_use_ = 0;
-    std::uint64_t recycled_ = 0;
+    std::atomic<std::size_t> in_use_{0};     // written under take/release's serialization
+    std::atomic<std::uint64_t> recycled_{0};
+    std::atomic<bool> shared_{false};
+    std::mutex shared_mu_;                   // take() and drops, once shared_
     std::atomic<bool> registered_{false};
     std::atomic<bool> incremental_{false};
     std::atomic<bool> legacy_{false};
