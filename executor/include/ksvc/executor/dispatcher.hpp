@@ -411,6 +411,9 @@ public:
         }
         p_.doorbell.notify();
     }
+    //! Wakes the loop if it sleeps in the kernel, or makes its next sleep return at once (any
+    //! thread, any mode): an inline owner blocked in run_once() returns to its caller.
+    void wake() noexcept { p_.doorbell.notify(); }
     //! Removes `r` if it is still waiting (any thread); afterwards the loop never reads it.
     void withdraw_cancel(cancel_request& r) noexcept {
         std::lock_guard lock(cancel_mutex_);

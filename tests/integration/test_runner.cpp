@@ -1,0 +1,193 @@
+// sharded_runner (module/runner.hpp): two pinned shards of server_instance behind SO_REUSEPORT
+// listeners serving a coroutine echo, messages between the shards through msg_ring, one
+// SIGTERM stopping everything with nothing leaked, and a shard's exception stopping the rest.
+#include <boost/test/unit_test.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ksvc/executor/op.hpp>
+#include <ksvc/executor/stream.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/module/runner.hpp>
+
+#include "support/fixtures.hpp"
+
+namespace ksvc::test::runner {
+
+using namespace std::chrono_literals;
+using shard = sharded_runner<>::shard;
+
+std::size_t open_fds() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    return n - 1;
+}
+
+// A port every shard can listen on: held by a bound, never listening SO_REUSEPORT socket.
+struct reserved_port {
+    unique_fd fd;
+    sockaddr_in addr{};
+    reserved_port() {
+        fd = unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            throw std::runtime_error("reserved_port");
+    }
+};
+
+void block_stop_signals_here() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &s, nullptr);
+}
+
+task<void> echo(shard& sh, int fd) {
+    server_instance& inst = sh.instance();
+    {
+        recv_stream<server_instance> in(inst, fd, sh.stop_token());
+        while (auto lease = co_await in.next())
+            if ((co_await ksvc::async(inst, op::send(fd, *lease, MSG_NOSIGNAL))).result <= 0) break;
+    }
+    (void)co_await ksvc::async(inst, sys::close(fd));
+}
+
+BOOST_AUTO_TEST_SUITE(sharded_runner_suite)
+
+BOOST_AUTO_TEST_CASE(two_shards_serve_exchange_messages_and_stop_on_one_signal) {
+    reserved_port port;
+    const std::size_t fds_before = open_fds();
+    runner_options o;
+    o.shards = 2;
+    o.instance.buffer_count = 64;
+    o.instance.buffer_size = 4096;
+    sharded_runner<> r(o);
+    std::array<std::atomic<int>, 2> accepted{}, pongs{}, pings{};
+    std::array<std::atomic<bool>, 2> listening{};
+    constexpr int clients = 40;
+    std::atomic<int> echoed_ok{0};
+
+    std::thread load([&] {
+        block_stop_signals_here();
+        while (!listening[0] || !listening[1]) std::this_thread::sleep_for(1ms);
+        std::vector<std::thread> cl;
+        for (int i = 0; i < clients; ++i)
+            cl.emplace_back([&, i] {
+                unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+                if (::connect(c, reinterpret_cast<const sockaddr*>(&port.addr), sizeof port.addr) != 0) return;
+                const std::string msg = "client " + std::to_string(i) + std::string(300, static_cast<char>('a' + i % 26));
+                if (::send(c, msg.data(), msg.size(), 0) != static_cast<ssize_t>(msg.size())) return;
+                std::string back;
+                char buf[1024];
+                while (back.size() < msg.size()) {
+                    const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+                    if (n <= 0) return;
+                    back.append(buf, static_cast<std::size_t>(n));
+                }
+                echoed_ok += back == msg;
+            });
+        for (auto& t : cl) t.join();
+        // Wait for the ping-pong too, then one signal for the whole process.
+        for (int i = 0; i < 2000 && pongs[0] < 10; ++i) std::this_thread::sleep_for(1ms);
+        ::kill(::getpid(), SIGTERM);
+    });
+
+    r.run([&](shard& sh) -> task<void> {
+        const int l = sh.listen(port.addr);
+        listening[sh.index()] = true;
+        auto serve = [&]() -> task<void> {
+            accept_stream<server_instance> conns(sh.instance(), l, sh.stop_token());
+            while (auto fd = co_await conns.next()) {
+                ++accepted[sh.index()];
+                sh.spawn(echo(sh, *fd));
+            }
+        };
+        // Shard 0 pings shard 1 ten times; shard 1 answers each ping with value + 1000.
+        auto talk = [&]() -> task<void> {
+            if (sh.index() == 0) {
+                for (std::uint32_t v = 1; v <= 10; ++v) {
+                    if ((co_await sh.send(1, v)).result < 0) co_return;
+                    auto m = co_await sh.receive();
+                    if (!m) co_return;
+                    if (m->from == 1 && m->value == v + 1000) ++pongs[0];
+                }
+            } else {
+                while (auto m = co_await sh.receive()) {
+                    ++pings[1];
+                    (void)co_await sh.send(m->from, m->value + 1000);
+                }
+            }
+        };
+        (void)co_await when_all(serve(), talk());
+    });
+    load.join();
+
+    BOOST_TEST(echoed_ok == clients);
+    BOOST_TEST(accepted[0] + accepted[1] == clients);
+    BOOST_TEST(accepted[0] > 0); // SO_REUSEPORT spread 40 connections over both
+    BOOST_TEST(accepted[1] > 0);
+    BOOST_TEST(pongs[0] == 10);
+    BOOST_TEST(pings[1] == 10);
+    BOOST_TEST(r.cpu_us().size() == 2u);
+    // Both rings, both listeners and every accepted socket are gone.
+    port.fd.reset();
+    BOOST_TEST(open_fds() == fds_before - 1);
+}
+
+BOOST_AUTO_TEST_CASE(stop_from_another_thread_and_a_failing_shard) {
+    runner_options o;
+    o.shards = 2;
+    o.stop_signals.clear();
+    {
+        sharded_runner<> r(o);
+        std::thread stopper([&] {
+            std::this_thread::sleep_for(50ms);
+            r.stop();
+        });
+        std::atomic<int> woke{0};
+        r.run([&](shard& sh) -> task<void> {
+            // Nothing but waiting for a message that never comes: the stop must end it.
+            auto m = co_await sh.receive();
+            woke += !m.has_value();
+        });
+        stopper.join();
+        BOOST_TEST(woke == 2);
+    }
+    {
+        sharded_runner<> r(o);
+        std::atomic<int> stopped{0};
+        BOOST_CHECK_EXCEPTION(r.run([&](shard& sh) -> task<void> {
+            if (sh.index() == 1) throw std::runtime_error("shard 1 failed");
+            auto m = co_await sh.receive(); // ended by the failure of shard 1
+            stopped += !m.has_value();
+        }),
+                              std::runtime_error, [](const std::runtime_error& e) { return std::string(e.what()) == "shard 1 failed"; });
+        BOOST_TEST(stopped == 1);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace ksvc::test::runner
