@@ -17,8 +17,10 @@
 KSVC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # What building and testing ksvc needs on Debian 12 (liburing 2.3, Boost 1.74, GBenchmark 1.7,
-# CMake 3.25); dpkg-dev, lintian and python3 for the packaging tests, strace for the embedded one.
+# CMake 3.25); dpkg-dev, lintian and python3 for the packaging tests, strace for the embedded one,
+# curl for the HTTP server test, clang and its runtime for the HTTP parser fuzz target (libFuzzer).
 KSVC_DEBIAN_PACKAGES=(liburing-dev libboost-dev libboost-test-dev libbenchmark-dev cmake ninja-build g++ dpkg-dev lintian strace
+                      curl clang libclang-rt-14-dev
                       pkg-config python3)
 
 ksvc_log() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""check.py SERVER — drives ksvc-http-server as outside clients do: curl for what a browser or a
+tool asks (files byte-exact, HEAD, types, keep-alive, If-Modified-Since, directories) and raw
+sockets for pipelining and every hostile request the server must refuse (each with the right
+status and nothing more), a client too slow with its headers (408), then SIGINT with a
+connection open and a clean exit. Exit 0 when everything holds, 1 otherwise."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def start(server, root, *flags):
+    p = subprocess.Popen([server, "--root", root, "--port", "0", "--json", "--shards", "2", *flags],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line:
+        print("server did not start: " + p.stderr.read(), file=sys.stderr)
+        sys.exit(1)
+    return p, json.loads(line)["port"]
+
+
+def curl(port, *args):
+    r = subprocess.run(["curl", "-s", "--max-time", "10", *args], capture_output=True, timeout=30)
+    return r.returncode, r.stdout
+
+
+def url(port, path):
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def raw(port, data, wait=5.0, until_close=True):
+    """Sends `data` on a fresh connection; returns what came back until the server closed it
+    (or `wait` seconds passed) and whether it closed."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(wait)
+    if data:
+        s.sendall(data)
+    got, closed = b"", False
+    deadline = time.time() + wait
+    try:
+        while time.time() < deadline:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            got += b
+            if not until_close and b"\r\n\r\n" in got:
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    return got, closed
+
+
+def status_of(resp):
+    try:
+        return int(resp.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def responses(data):
+    """Splits a byte stream of responses (Content-Length framed) into (status, headers, body)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        headers = {}
+        for h in lines[1:]:
+            k, _, v = h.partition(b":")
+            headers[k.strip().lower().decode()] = v.strip().decode()
+        n = int(headers.get("content-length", "0"))
+        out.append((status_of(lines[0]), headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def main():
+    server = sys.argv[1]
+    with tempfile.TemporaryDirectory(prefix="ksvc-http-") as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(os.path.join(root, "docs"))
+        os.makedirs(os.path.join(root, "plain"))
+        files = {
+            "hello.txt": b"hello, world\n",
+            "index.html": b"<!DOCTYPE html><title>home</title>\n",
+            "style.css": b"body{}\n",
+            "one-k.bin": os.urandom(1024),
+            "sixty-four-k.bin": os.urandom(64 * 1024),
+            "big.dat": os.urandom(3 * 1024 * 1024 + 17),
+            "empty.txt": b"",
+            "docs/index.html": b"<h1>docs</h1>\n",
+            "plain/a.txt": b"a\n",
+            "plain/b.png": b"\x89PNG\r\n",
+            "with space.txt": b"spaced\n",
+        }
+        for name, data in files.items():
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(tmp, "secret.txt"), "wb") as f:
+            f.write(b"outside the root\n")
+        os.symlink(os.path.join(tmp, "secret.txt"), os.path.join(root, "escape.txt"))  # absolute, out
+        os.symlink("../secret.txt", os.path.join(root, "escape-relative.txt"))          # relative, out
+        os.symlink("hello.txt", os.path.join(root, "inside.txt"))                       # stays inside
+        long_ago = 1_000_000_000
+        os.utime(os.path.join(root, "hello.txt"), (long_ago, long_ago))
+
+        p, port = start(server, root, "--header-timeout", "2", "--index")
+        try:
+            # ---- curl: files, byte-exact ----
+            for name, data in files.items():
+                rc, body = curl(port, url(port, "/" + name.replace(" ", "%20")))
+                check(rc == 0 and body == data, f"GET /{name}: {len(body)} bytes, want {len(data)} (curl {rc})")
+            rc, body = curl(port, "-w", "%{http_code} %{content_type} %{num_connects}\n",
+                            "-o", "/dev/null", url(port, "/hello.txt"), "-o", "/dev/null", url(port, "/style.css"),
+                            "-o", "/dev/null", url(port, "/plain/b.png"))
+            got = body.decode(errors="replace")
+            check("200 text/plain; charset=utf-8 1" in got, f"Content-Type of .txt / first connect: {got!r}")
+            check("200 text/css 0" in got, f"Content-Type of .css on the same connection (keep-alive): {got!r}")
+            check("200 image/png 0" in got, f"Content-Type of .png on the same connection: {got!r}")
+            # HEAD: the headers of a GET, no body.
+            rc, head = curl(port, "-I", url(port, "/sixty-four-k.bin"))
+            check(b"HTTP/1.1 200" in head and b"Content-Length: 65536" in head and b"Last-Modified: " in head,
+                  f"HEAD: {head!r}")
+            got, closed = raw(port, b"HEAD /one-k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(got.endswith(b"\r\n\r\n") and b"Content-Length: 1024" in got and closed, f"HEAD has no body: {got!r}")
+            # If-Modified-Since: 304 when not newer, 200 when it is.
+            rc, head = curl(port, "-i", "-H", "If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT", url(port, "/hello.txt"))
+            check(head.startswith(b"HTTP/1.1 304") and b"Content-Length" not in head, f"304: {head[:80]!r}")
+            rc, head = curl(port, "-i", "-H", "If-Modified-Since: Sat, 08 Sep 2001 00:00:00 GMT", url(port, "/hello.txt"))
+            check(head.startswith(b"HTTP/1.1 200") and head.endswith(b"hello, world\n"), f"modified since: {head[:80]!r}")
+            check(b"Last-Modified: Sun, 09 Sep 2001 01:46:40 GMT" in head, "Last-Modified is the file's mtime")
+            # Directories: redirect, index.html, listing (--index).
+            rc, head = curl(port, "-i", url(port, "/docs"))
+            check(head.startswith(b"HTTP/1.1 301") and b"Location: /docs/" in head, f"/docs redirects: {head[:120]!r}")
+            rc, body = curl(port, "-L", url(port, "/docs"))
+            check(body == files["docs/index.html"], "/docs/ serves its index.html")
+            rc, body = curl(port, url(port, "/"))
+            check(body == files["index.html"], "/ serves index.html")
+            rc, body = curl(port, url(port, "/plain/"))
+            check(b'href="a.txt"' in body and b'href="b.png"' in body, f"listing of /plain/: {body[:200]!r}")
+            # Symlinks: inside the root served, out of it never.
+            rc, body = curl(port, url(port, "/inside.txt"))
+            check(body == files["hello.txt"], "a symlink inside the root is served")
+            for path in ["/escape.txt", "/escape-relative.txt"]:
+                rc, head = curl(port, "-i", url(port, path))
+                check(head.startswith(b"HTTP/1.1 404") and b"outside the root" not in head, f"{path}: {head[:60]!r}")
+            rc, head = curl(port, "-i", url(port, "/missing.txt"))
+            check(head.startswith(b"HTTP/1.1 404"), "a missing file is 404")
+
+            # ---- raw sockets: pipelining ----
+            req = b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in [b"hello.txt", b"one-k.bin", b"style.css"])
+            got, _ = raw(port, req + b"GET /empty.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            rs = responses(got)
+            check([r[0] for r in rs] == [200, 200, 200, 200], f"pipelined statuses: {[r[0] for r in rs]}")
+            if len(rs) == 4:
+                check(rs[0][2] == files["hello.txt"] and rs[1][2] == files["one-k.bin"] and rs[2][2] == files["style.css"]
+                      and rs[3][2] == b"", "pipelined bodies in order")
+                check(rs[3][1].get("connection") == "close", "Connection: close is honoured")
+            # HTTP/1.0: closes unless keep-alive is asked for.
+            got, closed = raw(port, b"GET /hello.txt HTTP/1.0\r\n\r\n")
+            check(status_of(got) == 200 and closed and got.endswith(files["hello.txt"]), f"HTTP/1.0: {got[:40]!r}")
+
+            # ---- hostile requests: the status, then the connection is closed ----
+            hostile = [
+                (b"GARBAGE\r\n\r\n", 400, "a malformed request line"),
+                (b"GET  /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "two spaces in the request line"),
+                (b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "a target that is not a path"),
+                (b"GET http://x/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "an absolute-form target"),
+                (b"GET /hello.txt HTTP/1.1\r\n\r\n", 400, "HTTP/1.1 without Host"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "two Host headers"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400, "obs-fold"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost : x\r\n\r\n", 400, "whitespace before a colon"),
+                (b"GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad percent-encoding"),
+                (b"GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, "an encoded NUL"),
+                (b"GET /hello.txt HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0"),
+                (b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, "POST"),
+                (b"DELETE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 405, "DELETE"),
+                (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "an unknown method"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413, "a body"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 413, "a chunked body"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                 400, "Content-Length with Transfer-Encoding (smuggling)"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
+                 "two different Content-Lengths"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "headers over 8 KiB"),
+                (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+                 431, "too many headers"),
+                (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "a request line over the limit"),
+                (b"GET /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 403, ".. in the path"),
+                (b"GET /docs/../../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 403, "nested .."),
+                (b"GET /%2e%2e/secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 403, "percent-encoded .."),
+                (b"GET /docs%2f..%2f..%2fsecret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "an encoded slash"),
+            ]
+            for data, want, what in hostile:
+                got, closed = raw(port, data)
+                check(status_of(got) == want, f"{what}: got {got[:40]!r}, want {want}")
+                check(b"outside the root" not in got, f"{what}: served a file outside the root")
+                check(closed, f"{what}: the connection was not closed")
+                if want == 405:
+                    check(b"Allow: GET, HEAD" in got, f"{what}: no Allow header")
+                check(len(responses(got)) == 1, f"{what}: more than one response")
+
+            # A client that sends half its headers, then nothing: 408 and closed after 2 s.
+            t0 = time.time()
+            got, closed = raw(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n", wait=8)
+            took = time.time() - t0
+            check(status_of(got) == 408 and closed, f"slow headers: {got[:40]!r} closed={closed}")
+            check(1.5 <= took <= 6, f"slow headers answered after {took:.1f} s (timeout 2 s)")
+            # An idle keep-alive connection is closed silently after the same time.
+            got, closed = raw(port, b"", wait=8)
+            check(got == b"" and closed, f"idle connection: {got[:40]!r} closed={closed}")
+
+            # SIGINT with a connection open: a clean exit.
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            check(s.recv(4096).startswith(b"HTTP/1.1 200"), "a response before shutdown")
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=20)
+            s.close()
+            check(p.returncode == 0, f"exit status after SIGINT: {p.returncode}; stderr: {err.strip()}")
+            last = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+            check(last.get("phase") == "exit" and last.get("requests", 0) > 40, f"exit counters: {last}")
+            check(last.get("timeouts") == 1, f"one header timeout counted: {last}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+        # Bad usage: a clear message, status 2.
+        r = subprocess.run([server, "--port", "70000", "--root", root], capture_output=True, text=True)
+        check(r.returncode == 2 and "above 65535" in r.stderr, f"bad --port: {r.returncode} {r.stderr!r}")
+        r = subprocess.run([server], capture_output=True, text=True)
+        check(r.returncode == 2 and "--root" in r.stderr, f"no --root: {r.returncode} {r.stderr!r}")
+        r = subprocess.run([server, "--help"], capture_output=True, text=True)
+        check(r.returncode == 0 and "Usage:" in r.stdout, "--help")
+        r = subprocess.run([server, "--root", os.path.join(tmp, "nope")], capture_output=True, text=True)
+        check(r.returncode == 1 and "nope" in r.stderr, f"missing root: {r.returncode} {r.stderr!r}")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+        return 1
+    print("ksvc-http-server: every check passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

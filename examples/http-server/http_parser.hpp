@@ -1,0 +1,232 @@
+#pragma once
+// The request side of HTTP/1.1 for a static file server (RFC 9110 / 9112): the request line and
+// headers of one request at the front of a buffer, judged with the strictness a server facing
+// the Internet needs. It allocates only the decoded path, never reads past `buf`, and has a
+// fuzz target (fuzz_parser.cpp).
+//
+// What it refuses, and with which status:
+//   400  a malformed request line or header line, a target that is not a path ("/…"), bad
+//        percent-encoding or an encoded NUL or '/', obs-fold, whitespace before a colon, no or
+//        several Host headers in HTTP/1.1, a Content-Length that is not a number or appears
+//        twice with different values, Content-Length together with Transfer-Encoding
+//        (request smuggling)
+//   403  a path with a ".." segment (never resolved: nothing outside the root is ever named)
+//   405  a method HTTP defines that this server does not serve (POST, PUT, …): Allow: GET, HEAD
+//   413  a request with a body (Content-Length > 0, or any Transfer-Encoding)
+//   414  a request line longer than the header limit
+//   431  headers longer than the limit, or too many of them
+//   501  a method nobody defines
+//   505  an HTTP version other than 1.0 and 1.1
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace http {
+
+struct limits {
+    std::size_t header_bytes = 8192; //!< request line + headers + the blank line
+    std::size_t header_count = 100;
+};
+
+enum class method { get, head };
+
+struct request {
+    method verb = method::get;
+    int minor = 1;                      //!< HTTP/1.minor
+    std::string path;                   //!< decoded, normalised, relative to the root ("" = the root)
+    bool trailing_slash = false;        //!< the target named a directory ("/dir/")
+    bool keep_alive = true;             //!< after this response the connection stays open
+    std::string_view if_modified_since; //!< raw value (a view into the parsed buffer), empty if none
+};
+
+struct parse_result {
+    enum kind { incomplete, complete, refused } what = incomplete;
+    int status = 0;            //!< refused: the status to answer with
+    std::size_t consumed = 0;  //!< complete: bytes of this request (request line to blank line)
+    request req;
+};
+
+namespace detail {
+inline bool is_tchar(char c) noexcept {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~': return true;
+    default: return false;
+    }
+}
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+inline std::string_view trim_ows(std::string_view v) noexcept {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+}
+inline int hex(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+// Whether `list` (a comma-separated header value) holds `token`, case-insensitively.
+inline bool has_token(std::string_view list, std::string_view token) noexcept {
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+inline parse_result refuse(int status) noexcept {
+    parse_result r;
+    r.what = parse_result::refused;
+    r.status = status;
+    return r;
+}
+// The path of an origin-form target: percent-decoded, "." and empty segments dropped.
+// Returns 0 or the status to refuse with.
+inline int decode_path(std::string_view target, request& out) {
+    const std::size_t q = target.find('?');
+    std::string_view p = target.substr(0, q);
+    if (p.find('#') != std::string_view::npos) return 400;
+    out.trailing_slash = p.size() > 1 && p.back() == '/';
+    std::string segment;
+    out.path.clear();
+    auto flush = [&]() -> int {
+        if (segment.empty() || segment == ".") {
+            segment.clear();
+            return 0;
+        }
+        if (segment == "..") return 403;
+        if (!out.path.empty()) out.path.push_back('/');
+        out.path += segment;
+        segment.clear();
+        return 0;
+    };
+    for (std::size_t i = 1; i < p.size(); ++i) { // p[0] is '/'
+        char c = p[i];
+        if (c == '/') {
+            if (const int s = flush()) return s;
+            continue;
+        }
+        if (c == '%') {
+            if (i + 2 >= p.size()) return 400;
+            const int hi = hex(p[i + 1]), lo = hex(p[i + 2]);
+            if (hi < 0 || lo < 0) return 400;
+            c = static_cast<char>(hi * 16 + lo);
+            i += 2;
+            if (c == '\0' || c == '/') return 400; // an encoded separator would hide a ".."
+        } else if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+            return 400;
+        }
+        segment.push_back(c);
+    }
+    if (const int s = flush()) return s;
+    if (out.path.empty()) out.trailing_slash = true; // the root is a directory
+    return 0;
+}
+} // namespace detail
+
+//! Parses the request at the front of `buf`. incomplete: read more (the limit is not reached
+//! yet); refused: answer `status` and close; complete: `consumed` bytes form the request.
+inline parse_result parse(std::string_view buf, const limits& lim = {}) {
+    using namespace detail;
+    const std::size_t end = buf.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+        const std::size_t line_end = buf.find("\r\n");
+        if (line_end == std::string_view::npos && buf.size() >= lim.header_bytes) return refuse(414);
+        if (buf.size() >= lim.header_bytes) return refuse(431);
+        // A request line already known to be bad need not wait for the rest.
+        if (!buf.empty() && !is_tchar(buf.front())) return refuse(400);
+        return {};
+    }
+    if (end + 4 > lim.header_bytes) return refuse(buf.find("\r\n") + 2 > lim.header_bytes ? 414 : 431);
+    parse_result r;
+    r.consumed = end + 4;
+    request& q = r.req;
+
+    // The request line: method SP target SP version.
+    const std::size_t line_end = buf.find("\r\n");
+    const std::string_view line = buf.substr(0, line_end);
+    const std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || sp1 == 0) return refuse(400);
+    const std::size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos) return refuse(400);
+    const std::string_view verb = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
+                           version = line.substr(sp2 + 1);
+    for (char c : verb)
+        if (!is_tchar(c)) return refuse(400);
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
+        version[5] > '9' || version[7] < '0' || version[7] > '9')
+        return refuse(400);
+    if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) return refuse(505);
+    q.minor = version[7] - '0';
+    if (verb == "GET") q.verb = method::get;
+    else if (verb == "HEAD") q.verb = method::head;
+    else if (verb == "POST" || verb == "PUT" || verb == "DELETE" || verb == "PATCH" || verb == "OPTIONS" ||
+             verb == "TRACE" || verb == "CONNECT")
+        return refuse(405);
+    else return refuse(501);
+    if (target.empty() || target.front() != '/') return refuse(400); // origin-form only
+    for (char c : target)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return refuse(400);
+
+    // Header lines.
+    std::size_t hosts = 0, count = 0;
+    std::optional<std::uint64_t> content_length;
+    bool transfer_encoding = false;
+    std::string_view connection;
+    for (std::size_t at = line_end + 2; at < end + 2;) {
+        const std::size_t eol = buf.find("\r\n", at);
+        const std::string_view h = buf.substr(at, eol - at);
+        at = eol + 2;
+        if (++count > lim.header_count) return refuse(431);
+        if (h.empty() || h.front() == ' ' || h.front() == '\t') return refuse(400); // obs-fold
+        const std::size_t colon = h.find(':');
+        if (colon == std::string_view::npos || colon == 0) return refuse(400);
+        const std::string_view name = h.substr(0, colon);
+        for (char c : name)
+            if (!is_tchar(c)) return refuse(400); // whitespace before the colon included
+        const std::string_view value = trim_ows(h.substr(colon + 1));
+        for (char c : value)
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return refuse(400);
+        if (iequals(name, "host")) ++hosts;
+        else if (iequals(name, "content-length")) {
+            if (value.empty() || value.size() > 18) return refuse(400);
+            std::uint64_t n = 0;
+            for (char c : value) {
+                if (c < '0' || c > '9') return refuse(400);
+                n = n * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            if (content_length && *content_length != n) return refuse(400);
+            content_length = n;
+        } else if (iequals(name, "transfer-encoding")) {
+            transfer_encoding = true;
+        } else if (iequals(name, "connection")) {
+            connection = value;
+        } else if (iequals(name, "if-modified-since")) {
+            q.if_modified_since = value;
+        }
+    }
+    if (content_length && transfer_encoding) return refuse(400);
+    if (transfer_encoding || (content_length && *content_length > 0)) return refuse(413);
+    if (q.minor == 1 && hosts != 1) return refuse(400);
+    if (hosts > 1) return refuse(400);
+    q.keep_alive = q.minor == 1 ? !has_token(connection, "close") : has_token(connection, "keep-alive");
+    if (const int s = decode_path(target, q)) return refuse(s);
+    r.what = parse_result::complete;
+    return r;
+}
+
+} // namespace http

@@ -1,0 +1,539 @@
+// ksvc-http-server — a static-file HTTP/1.1 server on ksvc::sharded_runner and coroutines,
+// written to be copied.
+//
+// Each shard (one per CPU, pinned) listens on the port with SO_REUSEPORT and runs an
+// accept_stream; each connection is a coroutine reading through a recv_stream (multishot recv
+// into the provided buffer ring), parsing requests (http_parser.hpp; pipelined requests are
+// answered in order), opening files beneath the root with openat2(RESOLVE_BENEATH) — so
+// neither ".." nor a symlink can name a file outside it — and sending bodies with splice
+// through a pipe: file pages go to the socket without passing through user space. A client
+// that takes longer than --header-timeout to send a request's headers gets 408 and is closed.
+// SIGINT or SIGTERM stops every shard: requests in flight finish, then connections close.
+//
+// Exit status: 0 after a clean shutdown, 1 when the server fails, 2 on bad usage.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ksvc/executor/op.hpp>
+#include <ksvc/executor/stream.hpp>
+#include <ksvc/executor/sys.hpp>
+#include <ksvc/executor/task.hpp>
+#include <ksvc/module/runner.hpp>
+
+#include "http_parser.hpp"
+
+namespace {
+
+constexpr const char* usage_text = R"(Usage: ksvc-http-server --root DIR [options]
+
+A static-file HTTP/1.1 server (GET, HEAD, keep-alive, pipelining, If-Modified-Since) on
+ksvc::sharded_runner: one server_instance per CPU behind SO_REUSEPORT listeners.
+
+Options:
+  --root DIR            directory to serve (required); nothing outside it is ever served
+  --port N              TCP port (default 8080; 0: any free port, printed)
+  --address A           IPv4 address to bind (default 127.0.0.1)
+  --shards N            shards (threads, one ring each; default: one per usable CPU)
+  --header-timeout S    seconds a client has to send a request's headers (default 10);
+                        late: 408 and closed. An idle keep-alive connection is closed after it.
+  --index               list directories that have no index.html (default: 403)
+  --buffers N           provided receive buffers per shard, a power of two (default 1024)
+  --buffer-size B       bytes per receive buffer (default 4096)
+  --json                one JSON line when ready and one at exit on stdout
+  --quiet               print nothing but errors
+  -h, --help            this text
+
+Exit status: 0 clean shutdown, 1 failure, 2 bad usage.
+)";
+
+struct config {
+    std::string root;
+    std::string address = "127.0.0.1";
+    int port = 8080;
+    unsigned shards = 0;
+    unsigned header_timeout_s = 10;
+    bool index = false, json = false, quiet = false;
+    std::size_t buffers = 1024, buffer_size = 4096;
+};
+
+[[noreturn]] void bad_usage(const std::string& why) {
+    std::fprintf(stderr, "ksvc-http-server: %s\n(see --help)\n", why.c_str());
+    std::exit(2);
+}
+
+unsigned long long number(const char* flag, const char* v) {
+    if (!v) bad_usage(std::string(flag) + " needs a value");
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-') bad_usage(std::string(flag) + ": not a number: " + v);
+    return n;
+}
+
+config parse_args(int argc, char** argv) {
+    config c;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage_text, stdout);
+            std::exit(0);
+        } else if (a == "--json") c.json = true;
+        else if (a == "--quiet") c.quiet = true;
+        else if (a == "--index") c.index = true;
+        else if (a == "--root") { if (!v) bad_usage("--root needs a value"); c.root = v; ++i; }
+        else if (a == "--address") { if (!v) bad_usage("--address needs a value"); c.address = v; ++i; }
+        else if (a == "--port") {
+            const auto p = number("--port", v);
+            ++i;
+            if (p > 65535) bad_usage("--port: above 65535");
+            c.port = static_cast<int>(p);
+        }
+        else if (a == "--shards") { c.shards = static_cast<unsigned>(number("--shards", v)); ++i; if (c.shards == 0 || c.shards > 256) bad_usage("--shards: 1 to 256"); }
+        else if (a == "--header-timeout") { c.header_timeout_s = static_cast<unsigned>(number("--header-timeout", v)); ++i; if (c.header_timeout_s == 0) bad_usage("--header-timeout: at least 1"); }
+        else if (a == "--buffers") { c.buffers = number("--buffers", v); ++i; }
+        else if (a == "--buffer-size") { c.buffer_size = number("--buffer-size", v); ++i; }
+        else bad_usage("unknown option " + std::string(a));
+    }
+    if (c.root.empty()) bad_usage("--root DIR is required");
+    return c;
+}
+
+// ---- the parts of a response -------------------------------------------------------------
+
+std::string http_date(std::time_t t) {
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char b[64];
+    std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return b;
+}
+std::optional<std::time_t> parse_http_date(std::string_view v) {
+    std::tm tm{};
+    const std::string s(v);
+    const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end) return std::nullopt;
+    return ::timegm(&tm);
+}
+
+std::string_view content_type(std::string_view path) {
+    const std::size_t dot = path.rfind('.');
+    const std::size_t slash = path.rfind('/');
+    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
+    std::string ext(path.substr(dot + 1));
+    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    static const std::pair<std::string_view, std::string_view> types[] = {
+        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
+        {"css", "text/css"}, {"js", "text/javascript"}, {"mjs", "text/javascript"}, {"json", "application/json"},
+        {"xml", "application/xml"}, {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"}, {"ico", "image/x-icon"},
+        {"pdf", "application/pdf"}, {"wasm", "application/wasm"}, {"woff2", "font/woff2"}, {"mp4", "video/mp4"},
+        {"gz", "application/gzip"}, {"zip", "application/zip"}, {"tar", "application/x-tar"}, {"md", "text/markdown; charset=utf-8"},
+    };
+    for (const auto& [e, t] : types)
+        if (e == ext) return t;
+    return "application/octet-stream";
+}
+
+const char* reason(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+std::string escape_html(std::string_view s) {
+    std::string o;
+    for (char c : s) {
+        switch (c) {
+        case '<': o += "&lt;"; break;
+        case '>': o += "&gt;"; break;
+        case '&': o += "&amp;"; break;
+        case '"': o += "&quot;"; break;
+        default: o.push_back(c);
+        }
+    }
+    return o;
+}
+std::string escape_url(std::string_view s) {
+    static const char* hexd = "0123456789ABCDEF";
+    std::string o;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') o.push_back(static_cast<char>(c));
+        else o += {'%', hexd[c >> 4], hexd[c & 15]};
+    }
+    return o;
+}
+
+// ---- per-shard state and counters ----------------------------------------------------------
+
+struct totals {
+    std::atomic<std::uint64_t> connections{0}, requests{0}, status_2xx{0}, status_3xx{0}, status_4xx{0}, status_5xx{0},
+        body_bytes{0}, timeouts{0};
+};
+
+using shard = ksvc::sharded_runner<>::shard;
+
+struct server {
+    const config& cfg;
+    int root_fd;
+    totals& t;
+};
+
+ksvc::submit_entry openat2_beneath(int dirfd, const char* path, open_how* how) {
+    return ksvc::sys::make(SYS_openat2, dirfd, path, how, sizeof(open_how));
+}
+ksvc::submit_entry splice(int in, loff_t* off_in, int out, std::size_t len) {
+    return ksvc::sys::make(SYS_splice, in, off_in, out, static_cast<loff_t*>(nullptr), len,
+                           static_cast<unsigned>(SPLICE_F_MOVE | SPLICE_F_MORE));
+}
+
+// One connection: reads requests, answers them in order, closes.
+class connection {
+public:
+    connection(server& s, shard& sh, int fd) : s_(s), sh_(sh), inst_(sh.instance()), fd_(fd) {}
+
+    ksvc::task<void> run() {
+        // Stops with the shard, or when the header deadline passes (watchdog()).
+        std::stop_callback on_shard_stop(sh_.stop_token(), [this] {
+            stop_.request_stop();
+            watchdog_stop_.request_stop();
+        });
+        deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s_.cfg.header_timeout_s);
+        (void)co_await ksvc::when_all(serve(), watchdog());
+        if (pipe_[0] >= 0) ::close(pipe_[0]), ::close(pipe_[1]);
+        (void)co_await ksvc::async(inst_, ksvc::sys::close(fd_));
+    }
+
+private:
+    ksvc::task<void> serve() {
+        try {
+            co_await serve_requests();
+        } catch (...) {
+            // A refused submission (the instance is shutting down): just close.
+        }
+        done_ = true;
+        watchdog_stop_.request_stop(); // ends the watchdog's timer
+    }
+
+    ksvc::task<void> serve_requests() {
+        ksvc::recv_stream<ksvc::server_instance> in(inst_, fd_, stop_.get_token());
+        std::string buf;
+        const http::limits lim{};
+        for (;;) {
+            // Answer every complete request already here (pipelining), in order.
+            for (;;) {
+                http::parse_result r = http::parse(buf, lim);
+                if (r.what == http::parse_result::incomplete) break;
+                s_.t.requests += 1;
+                if (r.what == http::parse_result::refused) {
+                    co_await send_error(r.status, r.status == 405, false);
+                    co_return; // after a refusal the stream may be out of step: close
+                }
+                waiting_headers_ = false;
+                const bool keep = co_await answer(r.req);
+                buf.erase(0, r.consumed);
+                if (!keep) co_return;
+                waiting_headers_ = true;
+                deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s_.cfg.header_timeout_s);
+            }
+            auto lease = co_await in.next();
+            if (!lease) {
+                if (timed_out_ && !buf.empty()) {
+                    s_.t.timeouts += 1;
+                    co_await send_error(408, false, false);
+                }
+                co_return; // the peer closed, the shard stops, or an idle connection timed out
+            }
+            for (std::span<std::byte> seg : lease->segments()) buf.append(reinterpret_cast<const char*>(seg.data()), seg.size());
+        }
+    }
+
+    // Sleeps until the header deadline; if the connection is still waiting for headers then,
+    // stops it (its recv stream ends `cancelled`, serve_requests() answers 408 and closes).
+    ksvc::task<void> watchdog() {
+        while (!done_) {
+            const auto now = std::chrono::steady_clock::now();
+            if (waiting_headers_ && now >= deadline_) {
+                timed_out_ = true;
+                stop_.request_stop();
+                co_return;
+            }
+            const auto wait = waiting_headers_ ? deadline_ - now : std::chrono::seconds(s_.cfg.header_timeout_s);
+            (void)co_await ksvc::async(inst_, ksvc::op::timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(wait)),
+                                       watchdog_stop_.get_token());
+        }
+    }
+
+    void count(int status) {
+        if (status < 300) s_.t.status_2xx += 1;
+        else if (status < 400) s_.t.status_3xx += 1;
+        else if (status < 500) s_.t.status_4xx += 1;
+        else s_.t.status_5xx += 1;
+    }
+
+    // Sends all of `data`; false when the peer is gone.
+    ksvc::task<bool> send_all(std::string_view data, bool more) {
+        while (!data.empty()) {
+            const ksvc::completion_entry c = co_await ksvc::async(
+                inst_, ksvc::sys::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
+            if (c.result <= 0) co_return false;
+            data.remove_prefix(static_cast<std::size_t>(c.result));
+        }
+        co_return true;
+    }
+
+    std::string head(int status, std::string_view type, std::uint64_t length, bool keep, std::string_view extra = {}) {
+        std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
+        h += "Server: ksvc-http-server\r\nDate: " + http_date(std::time(nullptr)) + "\r\n";
+        if (!type.empty()) h += "Content-Type: " + std::string(type) + "\r\n";
+        if (status != 304) h += "Content-Length: " + std::to_string(length) + "\r\n";
+        h += extra;
+        h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+        return h;
+    }
+
+    ksvc::task<bool> send_error(int status, bool allow, bool keep, bool with_body = true) {
+        count(status);
+        const std::string body = "<!DOCTYPE html><title>" + std::to_string(status) + " " + reason(status) + "</title><h1>" +
+                                 std::to_string(status) + " " + reason(status) + "</h1>\n";
+        std::string h = head(status, "text/html; charset=utf-8", body.size(), keep, allow ? "Allow: GET, HEAD\r\n" : "");
+        if (with_body) h += body;
+        const bool ok = co_await send_all(h, false);
+        co_return ok && keep;
+    }
+
+    // Answers one request; returns whether the connection stays open.
+    ksvc::task<bool> answer(const http::request& q) {
+        const bool head_only = q.verb == http::method::head;
+        const std::string path = q.path.empty() ? "." : q.path;
+        open_how how{};
+        how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK; // O_NONBLOCK: a FIFO in the root cannot hang us
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        const ksvc::completion_entry o = co_await ksvc::async(inst_, openat2_beneath(s_.root_fd, path.c_str(), &how));
+        if (o.result < 0) {
+            const auto e = -o.result;
+            // EXDEV: a symlink or ".." that leads out of the root; ELOOP: a loop. Both look
+            // like a file that is not there.
+            co_return co_await send_error(e == EACCES || e == EPERM ? 403 : 404, false, q.keep_alive, !head_only);
+        }
+        file_ = static_cast<int>(o.result);
+        const bool keep = co_await answer_file(q, path, head_only);
+        ::close(std::exchange(file_, -1));
+        co_return keep;
+    }
+
+    ksvc::task<bool> answer_file(const http::request& q, const std::string& path, bool head_only) {
+        struct ::statx st{};
+        const ksvc::completion_entry c =
+            co_await ksvc::async(inst_, ksvc::sys::statx(file_, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_MTIME, &st));
+        if (c.result < 0) co_return co_await send_error(500, false, false, !head_only);
+        if (S_ISDIR(st.stx_mode)) {
+            if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
+                count(301);
+                const std::string loc = "Location: /" + escape_url(q.path) + "/\r\n";
+                co_return co_await send_all(head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
+            }
+            open_how how{};
+            how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+            const ksvc::completion_entry idx = co_await ksvc::async(inst_, openat2_beneath(file_, "index.html", &how));
+            if (idx.result >= 0) {
+                ::close(std::exchange(file_, static_cast<int>(idx.result)));
+                const std::string index_path = path + "/index.html";
+                co_return co_await answer_file(q, index_path, head_only);
+            }
+            if (!s_.cfg.index) co_return co_await send_error(403, false, q.keep_alive, !head_only);
+            co_return co_await send_listing(q, head_only);
+        }
+        if (!S_ISREG(st.stx_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
+        const std::string modified = http_date(static_cast<std::time_t>(st.stx_mtime.tv_sec));
+        if (!q.if_modified_since.empty()) {
+            const auto since = parse_http_date(q.if_modified_since);
+            if (since && static_cast<std::time_t>(st.stx_mtime.tv_sec) <= *since) {
+                count(304);
+                co_return co_await send_all(head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
+                    q.keep_alive;
+            }
+        }
+        count(200);
+        const std::uint64_t size = st.stx_size;
+        if (!co_await send_all(head(200, content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
+                               !head_only && size > 0))
+            co_return false;
+        if (head_only || size == 0) co_return q.keep_alive;
+        co_return co_await send_body(size) && q.keep_alive;
+    }
+
+    // file → pipe → socket with splice: the pages never pass through user space.
+    ksvc::task<bool> send_body(std::uint64_t size) {
+        if (pipe_[0] < 0 && ::pipe2(pipe_, O_CLOEXEC) != 0) co_return false;
+        loff_t off = 0; // splice advances it (it lives in this frame until the completion)
+        while (static_cast<std::uint64_t>(off) < size) {
+            const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size - static_cast<std::uint64_t>(off), 1u << 16));
+            const ksvc::completion_entry in = co_await ksvc::async(inst_, splice(file_, &off, pipe_[1], want));
+            if (in.result <= 0) co_return false; // the file shrank or failed: the length we sent is wrong now
+            for (std::int64_t left = in.result; left > 0;) {
+                const ksvc::completion_entry out = co_await ksvc::async(inst_, splice(pipe_[0], nullptr, fd_, static_cast<std::size_t>(left)));
+                if (out.result <= 0) co_return false; // bytes left in the pipe: the connection closes with it
+                left -= out.result;
+            }
+            s_.t.body_bytes += static_cast<std::uint64_t>(in.result);
+        }
+        co_return true;
+    }
+
+    ksvc::task<bool> send_listing(const http::request& q, bool head_only) {
+        // A directory listing is rare and small: read it here, on the shard (blocking getdents).
+        const int dfd = ::dup(file_);
+        DIR* d = dfd >= 0 ? ::fdopendir(dfd) : nullptr;
+        if (!d) {
+            if (dfd >= 0) ::close(dfd);
+            co_return co_await send_error(500, false, false, !head_only);
+        }
+        std::vector<std::string> names;
+        while (const dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') names.push_back(std::string(e->d_name) + (e->d_type == DT_DIR ? "/" : ""));
+        ::closedir(d);
+        std::sort(names.begin(), names.end());
+        const std::string title = "/" + escape_html(q.path) + (q.path.empty() ? "" : "/");
+        std::string body = "<!DOCTYPE html><title>Index of " + title + "</title><h1>Index of " + title + "</h1><ul>\n";
+        for (const std::string& n : names) body += "<li><a href=\"" + escape_url(n) + "\">" + escape_html(n) + "</a>\n";
+        body += "</ul>\n";
+        count(200);
+        std::string h = head(200, "text/html; charset=utf-8", body.size(), q.keep_alive);
+        if (!head_only) h += body;
+        co_return co_await send_all(h, false) && q.keep_alive;
+    }
+
+    server& s_;
+    shard& sh_;
+    ksvc::server_instance& inst_;
+    int fd_;
+    int file_ = -1;
+    int pipe_[2] = {-1, -1};
+    std::stop_source stop_, watchdog_stop_;
+    std::chrono::steady_clock::time_point deadline_;
+    bool waiting_headers_ = true, timed_out_ = false, done_ = false;
+};
+
+ksvc::task<void> serve_connection(server& s, shard& sh, int fd) {
+    connection c(s, sh, fd);
+    co_await c.run();
+}
+
+ksvc::task<void> shard_main(server& s, shard& sh, int l) {
+    ksvc::accept_stream<ksvc::server_instance> conns(sh.instance(), l, sh.stop_token());
+    while (auto fd = co_await conns.next()) {
+        s.t.connections += 1;
+        sh.spawn(serve_connection(s, sh, *fd));
+    }
+    if (conns.end() == ksvc::stream_end::error)
+        std::fprintf(stderr, "ksvc-http-server: shard %u: accept: %s\n", sh.index(), conns.error().message().c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const config cfg = parse_args(argc, argv);
+    const int root_fd = ::open(cfg.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+        std::fprintf(stderr, "ksvc-http-server: --root %s: %s\n", cfg.root.c_str(), std::strerror(errno));
+        return 1;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(cfg.port));
+    if (::inet_pton(AF_INET, cfg.address.c_str(), &addr.sin_addr) != 1) bad_usage("--address: not an IPv4 address: " + cfg.address);
+    // Port 0: every shard must listen on the same port, so one is chosen here first — held by
+    // a bound socket that never listens (SO_REUSEPORT lets the shards bind it too).
+    int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    ::setsockopt(holder, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(holder, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        std::fprintf(stderr, "ksvc-http-server: bind %s:%d: %s\n", cfg.address.c_str(), cfg.port, std::strerror(errno));
+        return 1;
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len);
+    const int port = ntohs(addr.sin_port);
+
+    ksvc::runner_options ro;
+    ro.shards = cfg.shards;
+    ro.instance.buffer_count = cfg.buffers;
+    ro.instance.buffer_size = cfg.buffer_size;
+    totals t;
+    server s{cfg, root_fd, t};
+    std::atomic<unsigned> listening{0};
+    int status = 0;
+    try {
+        ksvc::sharded_runner<> r(ro);
+        r.run([&](shard& sh) -> ksvc::task<void> {
+            const int l = sh.listen(addr);
+            if (++listening == r.shards()) { // every shard listens: the port is ours, and ready
+                ::close(std::exchange(holder, -1));
+                if (cfg.json) std::printf("{\"phase\":\"ready\",\"port\":%d,\"shards\":%u}\n", port, r.shards());
+                else if (!cfg.quiet) std::printf("ksvc-http-server: serving %s on http://%s:%d/ (%u shards)\n", cfg.root.c_str(), cfg.address.c_str(), port, r.shards());
+                std::fflush(stdout);
+            }
+            co_await shard_main(s, sh, l);
+        });
+        std::uint64_t cpu = 0;
+        for (std::uint64_t c : r.cpu_us()) cpu += c;
+        const auto u = [](const std::atomic<std::uint64_t>& a) { return static_cast<unsigned long long>(a.load()); };
+        if (cfg.json) {
+            std::printf("{\"phase\":\"exit\",\"connections\":%llu,\"requests\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
+                        "\"5xx\":%llu,\"timeouts\":%llu,\"body_bytes\":%llu,\"cpu_us\":%llu}\n",
+                        u(t.connections), u(t.requests), u(t.status_2xx), u(t.status_3xx), u(t.status_4xx), u(t.status_5xx),
+                        u(t.timeouts), u(t.body_bytes), static_cast<unsigned long long>(cpu));
+        } else if (!cfg.quiet) {
+            std::printf("ksvc-http-server: %llu connections, %llu requests (2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu), "
+                        "%llu body bytes, %llu header timeouts, %.1f ms CPU\n",
+                        u(t.connections), u(t.requests), u(t.status_2xx), u(t.status_3xx), u(t.status_4xx), u(t.status_5xx),
+                        u(t.body_bytes), u(t.timeouts), static_cast<double>(cpu) / 1000.0);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ksvc-http-server: %s\n", e.what());
+        status = 1;
+    }
+    if (holder >= 0) ::close(holder); // a shard failed before all listened
+    ::close(root_fd);
+    return status;
+}
