@@ -16,6 +16,11 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,6 +65,11 @@ Options:
   --header-timeout S    seconds a client has to send a request's headers (default 10);
                         late: 408 and closed. An idle keep-alive connection is closed after it.
   --index               list directories that have no index.html (default: 403)
+  --body MODE           how file bodies reach the socket, never through user space:
+                          sendfile  sendfile(2) on the non-blocking socket, a POLLOUT
+                                    through the ring when it is full (default)
+                          splice    file -> pipe -> socket with IORING_OP_SPLICE (the kernel
+                                    runs io_uring splices on its io-wq threads)
   --buffers N           provided receive buffers per shard, a power of two (default 1024)
   --buffer-size B       bytes per receive buffer (default 4096)
   --json                one JSON line when ready and one at exit on stdout
@@ -76,6 +86,7 @@ struct config {
     unsigned shards = 0;
     unsigned header_timeout_s = 10;
     bool index = false, json = false, quiet = false;
+    bool splice_bodies = false;
     std::size_t buffers = 1024, buffer_size = 4096;
 };
 
@@ -114,6 +125,13 @@ config parse_args(int argc, char** argv) {
         }
         else if (a == "--shards") { c.shards = static_cast<unsigned>(number("--shards", v)); ++i; if (c.shards == 0 || c.shards > 256) bad_usage("--shards: 1 to 256"); }
         else if (a == "--header-timeout") { c.header_timeout_s = static_cast<unsigned>(number("--header-timeout", v)); ++i; if (c.header_timeout_s == 0) bad_usage("--header-timeout: at least 1"); }
+        else if (a == "--body") {
+            if (!v) bad_usage("--body needs a value");
+            const std::string_view m = v;
+            if (m != "sendfile" && m != "splice") bad_usage("--body: sendfile or splice, not " + std::string(m));
+            c.splice_bodies = m == "splice";
+            ++i;
+        }
         else if (a == "--buffers") { c.buffers = number("--buffers", v); ++i; }
         else if (a == "--buffer-size") { c.buffer_size = number("--buffer-size", v); ++i; }
         else bad_usage("unknown option " + std::string(a));
@@ -219,9 +237,11 @@ struct server {
 ksvc::submit_entry openat2_beneath(int dirfd, const char* path, open_how* how) {
     return ksvc::sys::make(SYS_openat2, dirfd, path, how, sizeof(open_how));
 }
-ksvc::submit_entry splice(int in, loff_t* off_in, int out, std::size_t len) {
+// SPLICE_F_MORE only while more of the body follows: on the last piece it would leave the
+// socket corked until the kernel's 200 ms timer.
+ksvc::submit_entry splice(int in, loff_t* off_in, int out, std::size_t len, bool more) {
     return ksvc::sys::make(SYS_splice, in, off_in, out, static_cast<loff_t*>(nullptr), len,
-                           static_cast<unsigned>(SPLICE_F_MOVE | SPLICE_F_MORE));
+                           static_cast<unsigned>(SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0)));
 }
 
 // One connection: reads requests, answers them in order, closes.
@@ -360,11 +380,11 @@ private:
     }
 
     ksvc::task<bool> answer_file(const http::request& q, const std::string& path, bool head_only) {
-        struct ::statx st{};
-        const ksvc::completion_entry c =
-            co_await ksvc::async(inst_, ksvc::sys::statx(file_, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_MTIME, &st));
-        if (c.result < 0) co_return co_await send_error(500, false, false, !head_only);
-        if (S_ISDIR(st.stx_mode)) {
+        // fstat(2) on the open file, right here: it cannot block, and io_uring would run a
+        // STATX on an io-wq thread (a wake-up and a context switch per request).
+        struct ::stat st{};
+        if (::fstat(file_, &st) != 0) co_return co_await send_error(500, false, false, !head_only);
+        if (S_ISDIR(st.st_mode)) {
             if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
                 count(301);
                 const std::string loc = "Location: /" + escape_url(q.path) + "/\r\n";
@@ -382,35 +402,57 @@ private:
             if (!s_.cfg.index) co_return co_await send_error(403, false, q.keep_alive, !head_only);
             co_return co_await send_listing(q, head_only);
         }
-        if (!S_ISREG(st.stx_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
-        const std::string modified = http_date(static_cast<std::time_t>(st.stx_mtime.tv_sec));
+        if (!S_ISREG(st.st_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
+        const std::string modified = http_date(st.st_mtime);
         if (!q.if_modified_since.empty()) {
             const auto since = parse_http_date(q.if_modified_since);
-            if (since && static_cast<std::time_t>(st.stx_mtime.tv_sec) <= *since) {
+            if (since && st.st_mtime <= *since) {
                 count(304);
                 co_return co_await send_all(head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
                     q.keep_alive;
             }
         }
         count(200);
-        const std::uint64_t size = st.stx_size;
+        const auto size = static_cast<std::uint64_t>(st.st_size);
         if (!co_await send_all(head(200, content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
                                !head_only && size > 0))
             co_return false;
         if (head_only || size == 0) co_return q.keep_alive;
-        co_return co_await send_body(size) && q.keep_alive;
+        const bool sent = s_.cfg.splice_bodies ? co_await splice_body(size) : co_await sendfile_body(size);
+        co_return sent && q.keep_alive;
+    }
+
+    // sendfile(2) right here: the socket is non-blocking, so it takes what fits and returns;
+    // when the socket is full the coroutine waits for POLLOUT through the ring. (A file that is
+    // not in the page cache would be read from disk on this thread — a static-file server's
+    // usual bet; --body splice keeps even that off it.)
+    ksvc::task<bool> sendfile_body(std::uint64_t size) {
+        off_t off = 0;
+        while (static_cast<std::uint64_t>(off) < size) {
+            const ssize_t n = ::sendfile(fd_, file_, &off, static_cast<std::size_t>(size - static_cast<std::uint64_t>(off)));
+            if (n > 0) {
+                s_.t.body_bytes += static_cast<std::uint64_t>(n);
+                continue;
+            }
+            if (n == 0 || errno != EAGAIN) co_return false; // the file shrank, or the peer is gone
+            const ksvc::completion_entry p = co_await ksvc::async(inst_, ksvc::op::poll(fd_, POLLOUT));
+            if (p.result < 0 || (p.result & (POLLERR | POLLHUP))) co_return false;
+        }
+        co_return true;
     }
 
     // file → pipe → socket with splice: the pages never pass through user space.
-    ksvc::task<bool> send_body(std::uint64_t size) {
+    ksvc::task<bool> splice_body(std::uint64_t size) {
         if (pipe_[0] < 0 && ::pipe2(pipe_, O_CLOEXEC) != 0) co_return false;
         loff_t off = 0; // splice advances it (it lives in this frame until the completion)
         while (static_cast<std::uint64_t>(off) < size) {
             const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size - static_cast<std::uint64_t>(off), 1u << 16));
-            const ksvc::completion_entry in = co_await ksvc::async(inst_, splice(file_, &off, pipe_[1], want));
+            const bool last = static_cast<std::uint64_t>(off) + want >= size;
+            const ksvc::completion_entry in = co_await ksvc::async(inst_, splice(file_, &off, pipe_[1], want, !last));
             if (in.result <= 0) co_return false; // the file shrank or failed: the length we sent is wrong now
             for (std::int64_t left = in.result; left > 0;) {
-                const ksvc::completion_entry out = co_await ksvc::async(inst_, splice(pipe_[0], nullptr, fd_, static_cast<std::size_t>(left)));
+                const ksvc::completion_entry out =
+                    co_await ksvc::async(inst_, splice(pipe_[0], nullptr, fd_, static_cast<std::size_t>(left), !last));
                 if (out.result <= 0) co_return false; // bytes left in the pipe: the connection closes with it
                 left -= out.result;
             }
@@ -453,13 +495,24 @@ private:
     bool waiting_headers_ = true, timed_out_ = false, done_ = false;
 };
 
+// The whole process's CPU time (every shard, and the kernel's io-wq threads, which count as
+// this process's): "utime_us":…,"stime_us":…
+std::string cpu_json() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    const auto us = [](const timeval& t) { return static_cast<long long>(t.tv_sec) * 1000000ll + t.tv_usec; };
+    return "\"utime_us\":" + std::to_string(us(ru.ru_utime)) + ",\"stime_us\":" + std::to_string(us(ru.ru_stime));
+}
+
 ksvc::task<void> serve_connection(server& s, shard& sh, int fd) {
     connection c(s, sh, fd);
     co_await c.run();
 }
 
 ksvc::task<void> shard_main(server& s, shard& sh, int l) {
-    ksvc::accept_stream<ksvc::server_instance> conns(sh.instance(), l, sh.stop_token());
+    // Non-blocking sockets: sendfile(2) must never stall the shard (io_uring's own operations
+    // wait for readiness either way).
+    ksvc::accept_stream<ksvc::server_instance> conns(sh.instance(), l, sh.stop_token(), SOCK_NONBLOCK);
     while (auto fd = co_await conns.next()) {
         s.t.connections += 1;
         sh.spawn(serve_connection(s, sh, *fd));
@@ -472,6 +525,7 @@ ksvc::task<void> shard_main(server& s, shard& sh, int l) {
 
 int main(int argc, char** argv) {
     const config cfg = parse_args(argc, argv);
+    ::signal(SIGPIPE, SIG_IGN); // sendfile(2) to a peer that left: EPIPE, not death
     const int root_fd = ::open(cfg.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         std::fprintf(stderr, "ksvc-http-server: --root %s: %s\n", cfg.root.c_str(), std::strerror(errno));
@@ -507,9 +561,10 @@ int main(int argc, char** argv) {
         ksvc::sharded_runner<> r(ro);
         r.run([&](shard& sh) -> ksvc::task<void> {
             const int l = sh.listen(addr);
+            ::setsockopt(l, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // accepted sockets inherit it
             if (++listening == r.shards()) { // every shard listens: the port is ours, and ready
                 ::close(std::exchange(holder, -1));
-                if (cfg.json) std::printf("{\"phase\":\"ready\",\"port\":%d,\"shards\":%u}\n", port, r.shards());
+                if (cfg.json) std::printf("{\"phase\":\"ready\",\"port\":%d,\"shards\":%u,%s}\n", port, r.shards(), cpu_json().c_str());
                 else if (!cfg.quiet) std::printf("ksvc-http-server: serving %s on http://%s:%d/ (%u shards)\n", cfg.root.c_str(), cfg.address.c_str(), port, r.shards());
                 std::fflush(stdout);
             }
@@ -520,12 +575,12 @@ int main(int argc, char** argv) {
         const auto u = [](const std::atomic<std::uint64_t>& a) { return static_cast<unsigned long long>(a.load()); };
         if (cfg.json) {
             std::printf("{\"phase\":\"exit\",\"connections\":%llu,\"requests\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
-                        "\"5xx\":%llu,\"timeouts\":%llu,\"body_bytes\":%llu,\"cpu_us\":%llu}\n",
+                        "\"5xx\":%llu,\"timeouts\":%llu,\"body_bytes\":%llu,\"shard_cpu_us\":%llu,%s}\n",
                         u(t.connections), u(t.requests), u(t.status_2xx), u(t.status_3xx), u(t.status_4xx), u(t.status_5xx),
-                        u(t.timeouts), u(t.body_bytes), static_cast<unsigned long long>(cpu));
+                        u(t.timeouts), u(t.body_bytes), static_cast<unsigned long long>(cpu), cpu_json().c_str());
         } else if (!cfg.quiet) {
             std::printf("ksvc-http-server: %llu connections, %llu requests (2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu), "
-                        "%llu body bytes, %llu header timeouts, %.1f ms CPU\n",
+                        "%llu body bytes, %llu header timeouts, %.1f ms CPU in the shards\n",
                         u(t.connections), u(t.requests), u(t.status_2xx), u(t.status_3xx), u(t.status_4xx), u(t.status_5xx),
                         u(t.body_bytes), u(t.timeouts), static_cast<double>(cpu) / 1000.0);
         }

@@ -68,11 +68,21 @@ namespace ksvc {
 //! thread; run_ready() and wait() belong to the scheduler's thread.
 class scheduler {
 public:
-    scheduler() { ready_.reserve(64), running_.reserve(64); }
+    scheduler() { ready_.reserve(64), running_.reserve(64), local_.reserve(64); }
     scheduler(const scheduler&) = delete;
     scheduler& operator=(const scheduler&) = delete;
 
     void post(std::coroutine_handle<> h) noexcept {
+        // From the scheduler's own thread (an inline loop delivering inside run_once): nobody
+        // waits, nothing to lock.
+        if (current_ == this) {
+            try {
+                local_.push_back(h);
+            } catch (...) {
+                std::terminate();
+            }
+            return;
+        }
         std::lock_guard lock(mutex_);
         try {
             ready_.push_back(h);
@@ -88,7 +98,8 @@ public:
     std::size_t run_ready() {
         std::size_t n = 0;
         for (;;) {
-            {
+            running_.swap(local_);
+            if (running_.empty()) {
                 std::lock_guard lock(mutex_);
                 if (ready_.empty()) return n;
                 running_.swap(ready_);
@@ -99,11 +110,13 @@ public:
         }
     }
     [[nodiscard]] bool has_ready() const {
+        if (!local_.empty()) return true;
         std::lock_guard lock(mutex_);
         return !ready_.empty();
     }
     //! Sleeps until something is posted (returns at once if something is).
     void wait() {
+        if (!local_.empty()) return;
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return !ready_.empty(); });
     }
@@ -125,7 +138,8 @@ public:
 private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;
-    std::vector<std::coroutine_handle<>> ready_, running_;
+    std::vector<std::coroutine_handle<>> ready_, running_; // ready_: posts from other threads
+    std::vector<std::coroutine_handle<>> local_;           // posts from the scheduler's own thread
     static inline thread_local scheduler* current_ = nullptr;
 };
 
