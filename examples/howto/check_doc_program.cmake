@@ -1,0 +1,23 @@
+# cmake -DDOC=page.md -DPROGRAM=program.cpp -P check_doc_program.cmake
+# The how-to page must show the program the tests build and run, verbatim: the ```cpp block
+# that follows the line "<!-- program: examples/howto/NAME.cpp -->" must equal the file.
+file(READ ${DOC} doc)
+file(READ ${PROGRAM} program)
+get_filename_component(name ${PROGRAM} NAME)
+string(FIND "${doc}" "<!-- program: examples/howto/${name} -->" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "${DOC}: no '<!-- program: examples/howto/${name} -->' marker")
+endif()
+string(SUBSTRING "${doc}" ${at} -1 rest)
+string(FIND "${rest}" "```cpp\n" open)
+if(open EQUAL -1)
+  message(FATAL_ERROR "${DOC}: no ```cpp block after the marker")
+endif()
+math(EXPR open "${open} + 7")
+string(SUBSTRING "${rest}" ${open} -1 rest)
+string(FIND "${rest}" "```" close)
+string(SUBSTRING "${rest}" 0 ${close} shown)
+if(NOT shown STREQUAL program)
+  message(FATAL_ERROR "${DOC} shows a program that differs from ${PROGRAM}: copy the file into the page")
+endif()
+message(STATUS "${DOC} shows ${name} verbatim")
