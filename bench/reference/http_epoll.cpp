@@ -1,9 +1,9 @@
 //! Reference: a static-file HTTP/1.1 server on epoll, doing what examples/http-server does for
-//! the requests the benchmark makes — keep-alive, pipelining, the same request parser
-//! (examples/http-server/http_parser.hpp), the file opened beneath the root with openat2
-//! (RESOLVE_BENEATH), fstat, the same response headers (Server, Date, Content-Type,
-//! Content-Length, Last-Modified, Connection), If-Modified-Since → 304, refusals with the same
-//! statuses — and the body by sendfile(2). One thread, edge-triggered, non-blocking sockets.
+//! the requests the benchmark makes — keep-alive, pipelining, the same request parser and
+//! response headers (examples/http-server/http_parser.hpp and http_response.hpp: Server, Date,
+//! Content-Type, Content-Length, Last-Modified, Connection), the file opened beneath the root with
+//! openat2 (RESOLVE_BENEATH), fstat, If-Modified-Since → 304, refusals with the same statuses —
+//! and the body by sendfile(2). One thread, edge-triggered, non-blocking sockets.
 //! Shares no ksvc library code.
 //!   http_epoll --root DIR [--port 0]      (SIGINT / SIGTERM: prints its CPU time and exits)
 #include <fcntl.h>
@@ -22,66 +22,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../common/harness.hpp"
 #include "../../examples/http-server/http_parser.hpp"
+#include "../../examples/http-server/http_response.hpp"
 
 namespace {
-
-std::string http_date(std::time_t t) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char b[64];
-    std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return b;
-}
-bool parse_http_date(std::string_view v, std::time_t& out) {
-    std::tm tm{};
-    const std::string s(v);
-    const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end) return false;
-    out = ::timegm(&tm);
-    return true;
-}
-std::string_view content_type(std::string_view path) {
-    const std::size_t dot = path.rfind('.');
-    if (dot == std::string_view::npos) return "application/octet-stream";
-    std::string ext(path.substr(dot + 1));
-    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (ext == "html" || ext == "htm") return "text/html; charset=utf-8";
-    if (ext == "txt") return "text/plain; charset=utf-8";
-    if (ext == "css") return "text/css";
-    if (ext == "js") return "text/javascript";
-    if (ext == "png") return "image/png";
-    return "application/octet-stream";
-}
-const char* reason(int s) {
-    switch (s) {
-    case 200: return "OK";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-    }
-}
-std::string head(int status, std::string_view type, std::uint64_t length, bool keep, const std::string& extra = {}) {
-    std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
-    h += "Server: ksvc-http-server\r\nDate: " + http_date(std::time(nullptr)) + "\r\n";
-    if (!type.empty()) h += "Content-Type: " + std::string(type) + "\r\n";
-    if (status != 304) h += "Content-Length: " + std::to_string(length) + "\r\n";
-    h += extra;
-    h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-    return h;
-}
 
 struct conn {
     int fd = -1;
@@ -159,7 +108,7 @@ int main(int argc, char** argv) {
             if (r.what == http::parse_result::incomplete) return true;
             ++requests;
             if (r.what == http::parse_result::refused) {
-                c.out = head(r.status, "text/html; charset=utf-8", 0, false);
+                c.out = http::response_head(r.status, "text/html; charset=utf-8", 0, false);
                 c.close_after = true;
                 c.in.clear();
                 return pump_out(c);
@@ -175,19 +124,19 @@ int main(int argc, char** argv) {
             struct stat st{};
             if (f < 0 || ::fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
                 if (f >= 0) ::close(f);
-                c.out = head(f < 0 && errno != EACCES ? 404 : 403, "text/html; charset=utf-8", 0, q.keep_alive);
+                c.out = http::response_head(f < 0 && errno != EACCES ? 404 : 403, "text/html; charset=utf-8", 0, q.keep_alive);
                 if (!pump_out(c)) return false;
                 continue;
             }
-            const std::string modified = http_date(st.st_mtime);
-            std::time_t since = 0;
-            if (!q.if_modified_since.empty() && parse_http_date(q.if_modified_since, since) && st.st_mtime <= since) {
+            const std::string modified = http::date(st.st_mtime);
+            const auto since = q.if_modified_since.empty() ? std::nullopt : http::parse_date(q.if_modified_since);
+            if (since && st.st_mtime <= *since) {
                 ::close(f);
-                c.out = head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n");
+                c.out = http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n");
                 if (!pump_out(c)) return false;
                 continue;
             }
-            c.out = head(200, content_type(path), static_cast<std::uint64_t>(st.st_size), q.keep_alive,
+            c.out = http::response_head(200, http::content_type(path), static_cast<std::uint64_t>(st.st_size), q.keep_alive,
                          "Last-Modified: " + modified + "\r\n");
             if (q.verb == http::method::get && st.st_size > 0) {
                 c.file = f;

@@ -49,6 +49,7 @@
 #include <ksvc/module/runner.hpp>
 
 #include "http_parser.hpp"
+#include "http_response.hpp"
 
 namespace {
 
@@ -141,60 +142,6 @@ config parse_args(int argc, char** argv) {
 }
 
 // ---- the parts of a response -------------------------------------------------------------
-
-std::string http_date(std::time_t t) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char b[64];
-    std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return b;
-}
-std::optional<std::time_t> parse_http_date(std::string_view v) {
-    std::tm tm{};
-    const std::string s(v);
-    const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end) return std::nullopt;
-    return ::timegm(&tm);
-}
-
-std::string_view content_type(std::string_view path) {
-    const std::size_t dot = path.rfind('.');
-    const std::size_t slash = path.rfind('/');
-    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return "application/octet-stream";
-    std::string ext(path.substr(dot + 1));
-    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    static const std::pair<std::string_view, std::string_view> types[] = {
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
-        {"css", "text/css"}, {"js", "text/javascript"}, {"mjs", "text/javascript"}, {"json", "application/json"},
-        {"xml", "application/xml"}, {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"}, {"ico", "image/x-icon"},
-        {"pdf", "application/pdf"}, {"wasm", "application/wasm"}, {"woff2", "font/woff2"}, {"mp4", "video/mp4"},
-        {"gz", "application/gzip"}, {"zip", "application/zip"}, {"tar", "application/x-tar"}, {"md", "text/markdown; charset=utf-8"},
-    };
-    for (const auto& [e, t] : types)
-        if (e == ext) return t;
-    return "application/octet-stream";
-}
-
-const char* reason(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
-}
 
 std::string escape_html(std::string_view s) {
     std::string o;
@@ -308,7 +255,9 @@ private:
     // Sleeps until the header deadline; if the connection is still waiting for headers then,
     // stops it (its recv stream ends `cancelled`, serve_requests() answers 408 and closes).
     ksvc::task<void> watchdog() {
-        while (!done_) {
+        // A stopped watchdog_stop_ (the connection is done, or the shard stops) ends it: its
+        // timer would complete at once from then on.
+        while (!done_ && !watchdog_stop_.stop_requested()) {
             const auto now = std::chrono::steady_clock::now();
             if (waiting_headers_ && now >= deadline_) {
                 timed_out_ = true;
@@ -328,32 +277,23 @@ private:
         else s_.t.status_5xx += 1;
     }
 
-    // Sends all of `data`; false when the peer is gone.
+    // Sends all of `data`; false when the peer is gone. Sends (and a body's waits) end when the
+    // shard stops: a client that stopped reading cannot hold the server's shutdown.
     ksvc::task<bool> send_all(std::string_view data, bool more) {
         while (!data.empty()) {
             const ksvc::completion_entry c = co_await ksvc::async(
-                inst_, ksvc::sys::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
+                inst_, ksvc::sys::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0)), sh_.stop_token());
             if (c.result <= 0) co_return false;
             data.remove_prefix(static_cast<std::size_t>(c.result));
         }
         co_return true;
     }
 
-    std::string head(int status, std::string_view type, std::uint64_t length, bool keep, std::string_view extra = {}) {
-        std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
-        h += "Server: ksvc-http-server\r\nDate: " + http_date(std::time(nullptr)) + "\r\n";
-        if (!type.empty()) h += "Content-Type: " + std::string(type) + "\r\n";
-        if (status != 304) h += "Content-Length: " + std::to_string(length) + "\r\n";
-        h += extra;
-        h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-        return h;
-    }
-
     ksvc::task<bool> send_error(int status, bool allow, bool keep, bool with_body = true) {
         count(status);
-        const std::string body = "<!DOCTYPE html><title>" + std::to_string(status) + " " + reason(status) + "</title><h1>" +
-                                 std::to_string(status) + " " + reason(status) + "</h1>\n";
-        std::string h = head(status, "text/html; charset=utf-8", body.size(), keep, allow ? "Allow: GET, HEAD\r\n" : "");
+        const std::string body = "<!DOCTYPE html><title>" + std::to_string(status) + " " + http::reason(status) + "</title><h1>" +
+                                 std::to_string(status) + " " + http::reason(status) + "</h1>\n";
+        std::string h = http::response_head(status, "text/html; charset=utf-8", body.size(), keep, allow ? "Allow: GET, HEAD\r\n" : "");
         if (with_body) h += body;
         const bool ok = co_await send_all(h, false);
         co_return ok && keep;
@@ -388,7 +328,7 @@ private:
             if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
                 count(301);
                 const std::string loc = "Location: /" + escape_url(q.path) + "/\r\n";
-                co_return co_await send_all(head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
+                co_return co_await send_all(http::response_head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
             }
             open_how how{};
             how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
@@ -403,18 +343,18 @@ private:
             co_return co_await send_listing(q, head_only);
         }
         if (!S_ISREG(st.st_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
-        const std::string modified = http_date(st.st_mtime);
+        const std::string modified = http::date(st.st_mtime);
         if (!q.if_modified_since.empty()) {
-            const auto since = parse_http_date(q.if_modified_since);
+            const auto since = http::parse_date(q.if_modified_since);
             if (since && st.st_mtime <= *since) {
                 count(304);
-                co_return co_await send_all(head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
+                co_return co_await send_all(http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
                     q.keep_alive;
             }
         }
         count(200);
         const auto size = static_cast<std::uint64_t>(st.st_size);
-        if (!co_await send_all(head(200, content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
+        if (!co_await send_all(http::response_head(200, http::content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
                                !head_only && size > 0))
             co_return false;
         if (head_only || size == 0) co_return q.keep_alive;
@@ -435,7 +375,7 @@ private:
                 continue;
             }
             if (n == 0 || errno != EAGAIN) co_return false; // the file shrank, or the peer is gone
-            const ksvc::completion_entry p = co_await ksvc::async(inst_, ksvc::op::poll(fd_, POLLOUT));
+            const ksvc::completion_entry p = co_await ksvc::async(inst_, ksvc::op::poll(fd_, POLLOUT), sh_.stop_token());
             if (p.result < 0 || (p.result & (POLLERR | POLLHUP))) co_return false;
         }
         co_return true;
@@ -448,11 +388,11 @@ private:
         while (static_cast<std::uint64_t>(off) < size) {
             const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size - static_cast<std::uint64_t>(off), 1u << 16));
             const bool last = static_cast<std::uint64_t>(off) + want >= size;
-            const ksvc::completion_entry in = co_await ksvc::async(inst_, splice(file_, &off, pipe_[1], want, !last));
+            const ksvc::completion_entry in = co_await ksvc::async(inst_, splice(file_, &off, pipe_[1], want, !last), sh_.stop_token());
             if (in.result <= 0) co_return false; // the file shrank or failed: the length we sent is wrong now
             for (std::int64_t left = in.result; left > 0;) {
                 const ksvc::completion_entry out =
-                    co_await ksvc::async(inst_, splice(pipe_[0], nullptr, fd_, static_cast<std::size_t>(left), !last));
+                    co_await ksvc::async(inst_, splice(pipe_[0], nullptr, fd_, static_cast<std::size_t>(left), !last), sh_.stop_token());
                 if (out.result <= 0) co_return false; // bytes left in the pipe: the connection closes with it
                 left -= out.result;
             }
@@ -479,7 +419,7 @@ private:
         for (const std::string& n : names) body += "<li><a href=\"" + escape_url(n) + "\">" + escape_html(n) + "</a>\n";
         body += "</ul>\n";
         count(200);
-        std::string h = head(200, "text/html; charset=utf-8", body.size(), q.keep_alive);
+        std::string h = http::response_head(200, "text/html; charset=utf-8", body.size(), q.keep_alive);
         if (!head_only) h += body;
         co_return co_await send_all(h, false) && q.keep_alive;
     }

@@ -3,7 +3,6 @@
 // SIGTERM stopping everything with nothing leaked, and a shard's exception stopping the rest.
 #include <boost/test/unit_test.hpp>
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,14 +28,6 @@ namespace ksvc::test::runner {
 using namespace std::chrono_literals;
 using shard = sharded_runner<>::shard;
 
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-        ::closedir(d);
-    }
-    return n - 1;
-}
 
 // A port every shard can listen on: held by a bound, never listening SO_REUSEPORT socket.
 struct reserved_port {

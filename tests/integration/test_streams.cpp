@@ -6,7 +6,6 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,15 +65,6 @@ struct configured {
     }
 };
 
-// Open descriptors, not counting the one that lists them.
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-        ::closedir(d);
-    }
-    return n - 1;
-}
 
 std::string pattern(std::size_t n, int seed) {
     std::string s(n, '\0');
@@ -281,6 +271,34 @@ BOOST_DATA_TEST_CASE(a_stop_request_from_another_thread_cancels_idle_streams_thr
     configured k(c);
     threaded_streams inst(k.o);
     cancel_idle_streams(inst);
+}
+
+// Bytes that arrived before a stop request are still yielded, then the stream ends `cancelled`
+// (nothing is re-armed behind the stop, nothing is dropped).
+BOOST_DATA_TEST_CASE(what_arrived_before_a_stop_is_still_yielded, bdata::make(stream_configs()), c) {
+    configured k(c, 16, 64);
+    server_instance inst(k.o);
+    auto [cl, sv] = tcp_pair();
+    const std::string msg = pattern(500, 9); // eight buffers of 64
+    std::string got;
+    stream_end end = stream_end::running;
+    std::stop_source stop;
+    BOOST_REQUIRE(::send(cl, "!", 1, 0) == 1);
+    sync_wait(inst, [&]() -> task<void> {
+        recv_stream<server_instance> in(inst, sv.fd, stop.get_token());
+        auto first = co_await in.next(); // armed, and the first bytes are here
+        if (!first) co_return;
+        got.append(reinterpret_cast<const char*>(first->data().data()), first->data().size());
+        first.reset();
+        ::send(cl, msg.data(), msg.size(), 0);
+        (void)co_await ksvc::async(inst, op::timeout(50ms)); // everything arrives and queues
+        stop.request_stop();
+        while (auto l = co_await in.next()) got.append(reinterpret_cast<const char*>(l->data().data()), l->data().size());
+        end = in.end();
+    }());
+    BOOST_TEST(got == std::string("!") + msg);
+    BOOST_TEST(end == stream_end::cancelled);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
 }
 
 // A stream destroyed while its request is in flight and items wait untaken: the request is

@@ -2,6 +2,7 @@
 // Shared test fixtures: the ring configurations every ring test runs under, temporary
 // directories, loopback socket pairs, and a completion pretty-printer for Boost.Test.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -117,6 +118,16 @@ inline int closed_fd() {
     if (fd < 0) throw std::runtime_error("open /dev/null failed");
     ::close(fd);
     return fd;
+}
+
+//! Open descriptors of this process, not counting the one that lists them.
+inline std::size_t open_fds() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    return n - 1;
 }
 
 //! A fresh directory under $TMPDIR, removed with everything in it.

@@ -197,7 +197,13 @@ protected:
         if (stop_.stop_requested()) inst_.loop().request_cancel(cancel_);
         return true;
     }
-    [[nodiscard]] bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
+    // Nothing in flight and nothing queued: the last request's completions have all been taken,
+    // so it may be submitted again. (Arming while its final completion still waits in the queue
+    // would race that completion: a stream cancelled or closed meanwhile would be armed anew.)
+    [[nodiscard]] bool idle() const noexcept {
+        std::lock_guard lock(mutex_);
+        return !armed_.load(std::memory_order_acquire) && head_ == queue_.size();
+    }
 
     // co_await next_completion(): the oldest completion not yet taken.
     struct completion_awaiter {
@@ -299,7 +305,7 @@ private:
     stream_end end_ = stream_end::running;
     std::error_code error_;
 
-    std::mutex mutex_; // guards what follows: the delivering thread and the consumer
+    mutable std::mutex mutex_; // guards what follows: the delivering thread and the consumer
     std::condition_variable final_cv_;
     std::vector<arrival<Extra>> queue_;
     std::size_t head_ = 0;
@@ -349,7 +355,7 @@ private:
     task<std::optional<Fd>> next_impl(std::allocator_arg_t, detail::coro::arena_allocator<std::byte>) {
         for (;;) {
             if (this->end() != stream_end::running) co_return std::nullopt;
-            if (!this->armed() && !this->arm()) co_return std::nullopt;
+            if (this->idle() && !this->arm()) co_return std::nullopt;
             // A local, not (co_await …).c: GCC 12 mis-parses that inside a template.
             const detail::coro::arrival<std::monostate> a = co_await this->next_completion();
             const completion_entry& c = a.c;
@@ -417,7 +423,7 @@ private:
     task<std::optional<lease>> next_impl(std::allocator_arg_t, detail::coro::arena_allocator<std::byte>) {
         for (;;) {
             if (this->end() != stream_end::running) co_return std::nullopt;
-            if (!this->armed() && !this->arm()) co_return std::nullopt;
+            if (this->idle() && !this->arm()) co_return std::nullopt;
             detail::coro::arrival<lease> a = co_await this->next_completion();
             const completion_entry& c = a.c;
             if (c.result > 0) {
