@@ -114,19 +114,6 @@ struct arena_allocator {
     friend bool operator==(const arena_allocator&, const arena_allocator&) = default;
 };
 
-// Submits `e`; while the submit lane is full, lets the loop drain it (inline: one turn that
-// does not block, on the owner's thread — never from inside the loop, as coroutines do not run
-// there; threaded: the loop thread drains it meanwhile). Other refusals are returned.
-template <class Instance>
-std::error_code submit_retrying(Instance& inst, const submit_entry& e) {
-    for (;;) {
-        const std::error_code ec = inst.submit(e);
-        if (ec != errc::ring_full) return ec;
-        if (inst.loop().mode() == dispatch_mode::inline_mode) inst.run_once(false, 0);
-        else std::this_thread::yield();
-    }
-}
-
 //! What arrived: a completion, and what was made of it where it was delivered (`Extra`: a
 //! recv's lease, taken in completion order; nothing for accept).
 template <class Extra>

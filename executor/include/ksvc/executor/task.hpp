@@ -23,8 +23,9 @@
 //!   throws std::logic_error at the co_await; so does sync_wait on a thread that may not drive
 //!   an inline instance (one whose ring is bound to another thread).
 //!
-//! Errors: a completion's result is the syscall's (-errno); a submission the instance refuses
-//! (ring full, shut down, a forked child, a multishot operation — use a stream) throws
+//! Errors: a completion's result is the syscall's (-errno); a full submit lane is waited out (the
+//! loop drains it: inline, one turn that does not block; threaded, the loop thread); a submission
+//! the instance refuses (shut down, a forked child, a multishot operation — use a stream) throws
 //! std::system_error with ksvc::errc at the co_await. Exceptions propagate through co_await of
 //! a task and out of sync_wait; when_all rethrows the first after every branch has finished.
 //!
@@ -49,6 +50,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -308,6 +310,23 @@ inline task<void> promise<void>::get_return_object() noexcept {
 //! lazy_pool): a queued entry is removed (lazy_pool), a worker blocked in the syscall is
 //! interrupted by a signal (detail::interrupt_signal()); a syscall that cannot be interrupted
 //! (disk I/O) completes when it is done.
+namespace detail::coro {
+
+// Submits `e`; while the submit lane is full, lets the loop drain it (inline: one turn that
+// does not block, on the owner's thread — never from inside the loop, as coroutines do not run
+// there; threaded: the loop thread drains it meanwhile). Other refusals are returned.
+template <class Instance>
+std::error_code submit_retrying(Instance& inst, const submit_entry& e) {
+    for (;;) {
+        const std::error_code ec = inst.submit(e);
+        if (ec != errc::ring_full) return ec;
+        if (inst.loop().mode() == dispatch_mode::inline_mode) inst.run_once(false, 0);
+        else std::this_thread::yield();
+    }
+}
+
+} // namespace detail::coro
+
 template <class Instance>
 class async_awaiter : completion_target {
 public:
@@ -337,7 +356,7 @@ public:
         // After a successful submit the completion may arrive (threaded: on the loop thread) and
         // post the coroutine before this returns; it resumes only on this scheduler's thread,
         // which is this one, so not before this returns.
-        if (std::error_code ec = inst_.submit(entry_)) {
+        if (std::error_code ec = detail::coro::submit_retrying(inst_, entry_)) {
             refused_ = ec;
             return false;
         }
