@@ -409,7 +409,7 @@ public:
             }
             cancel_pending_.store(true, std::memory_order_release);
         }
-        p_.doorbell.notify();
+        wake();
     }
     //! Wakes the loop if it sleeps in the kernel, or makes its next sleep return at once (any
     //! thread, any mode): an inline owner blocked in run_once() returns to its caller.

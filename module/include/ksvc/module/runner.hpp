@@ -262,9 +262,9 @@ void sharded_runner<Instance>::run(F main) {
                 auto runner_main = [&]() -> task<void> { co_await main(sh); };
                 detail::coro::outcome<void> out;
                 detail::coro::run_into(runner_main(), out, [&] { main_done = true; });
-                while (!(main_done && sh.scope_.running() == 0)) {
+                // Messages reach the sink only through a turn of the loop: they are taken after it.
+                for (;;) {
                     sched.run_ready();
-                    sh.take_messages();
                     if (sched.has_ready()) continue;
                     if (main_done && sh.scope_.running() == 0) break;
                     inst.run_once(true, stop.stop_requested() ? 10 : -1);
