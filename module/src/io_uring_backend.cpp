@@ -64,6 +64,74 @@ int enable_rings(int ring_fd) noexcept {
 
 } // namespace
 
+int map_ring(int fd, const io_uring_params& p, io_uring& ring) noexcept {
+    std::memset(&ring, 0, sizeof ring);
+    io_uring_sq& sq = ring.sq;
+    io_uring_cq& cq = ring.cq;
+    const std::size_t cqe_size = (p.flags & IORING_SETUP_CQE32) ? 32 : sizeof(io_uring_cqe);
+    const std::size_t sqe_size = (p.flags & IORING_SETUP_SQE128) ? 128 : sizeof(io_uring_sqe);
+    sq.ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    cq.ring_sz = p.cq_off.cqes + p.cq_entries * cqe_size;
+    const bool single = p.features & IORING_FEAT_SINGLE_MMAP;
+    if (single) sq.ring_sz = cq.ring_sz = std::max(sq.ring_sz, cq.ring_sz);
+    void* sq_ring = ::mmap(nullptr, sq.ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQ_RING);
+    if (sq_ring == MAP_FAILED) return -errno;
+    void* cq_ring = sq_ring;
+    if (!single) {
+        cq_ring = ::mmap(nullptr, cq.ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_CQ_RING);
+        if (cq_ring == MAP_FAILED) {
+            const int err = errno;
+            ::munmap(sq_ring, sq.ring_sz);
+            return -err;
+        }
+    }
+    void* sqes = ::mmap(nullptr, p.sq_entries * sqe_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) {
+        const int err = errno;
+        ::munmap(sq_ring, sq.ring_sz);
+        if (!single) ::munmap(cq_ring, cq.ring_sz);
+        return -err;
+    }
+    auto* s = static_cast<char*>(sq_ring);
+    sq.ring_ptr = sq_ring;
+    sq.khead = reinterpret_cast<unsigned*>(s + p.sq_off.head);
+    sq.ktail = reinterpret_cast<unsigned*>(s + p.sq_off.tail);
+    sq.kring_mask = reinterpret_cast<unsigned*>(s + p.sq_off.ring_mask);
+    sq.kring_entries = reinterpret_cast<unsigned*>(s + p.sq_off.ring_entries);
+    sq.kflags = reinterpret_cast<unsigned*>(s + p.sq_off.flags);
+    sq.kdropped = reinterpret_cast<unsigned*>(s + p.sq_off.dropped);
+    sq.array = reinterpret_cast<unsigned*>(s + p.sq_off.array);
+    sq.sqes = static_cast<io_uring_sqe*>(sqes);
+    sq.ring_mask = *sq.kring_mask;
+    sq.ring_entries = *sq.kring_entries;
+    // SQ slot i holds SQE i for good: liburing (since 2.2) fills the array once here and its
+    // submit path no longer writes it.
+    for (unsigned i = 0; i < sq.ring_entries; ++i) sq.array[i] = i;
+    auto* c = static_cast<char*>(cq_ring);
+    cq.ring_ptr = cq_ring;
+    cq.khead = reinterpret_cast<unsigned*>(c + p.cq_off.head);
+    cq.ktail = reinterpret_cast<unsigned*>(c + p.cq_off.tail);
+    cq.kring_mask = reinterpret_cast<unsigned*>(c + p.cq_off.ring_mask);
+    cq.kring_entries = reinterpret_cast<unsigned*>(c + p.cq_off.ring_entries);
+    cq.koverflow = reinterpret_cast<unsigned*>(c + p.cq_off.overflow);
+    cq.cqes = reinterpret_cast<io_uring_cqe*>(c + p.cq_off.cqes);
+    if (p.cq_off.flags) cq.kflags = reinterpret_cast<unsigned*>(c + p.cq_off.flags);
+    cq.ring_mask = *cq.kring_mask;
+    cq.ring_entries = *cq.kring_entries;
+    ring.flags = p.flags;
+    ring.ring_fd = ring.enter_ring_fd = fd;
+    ring.features = p.features;
+    return 0;
+}
+
+int setup_ring(unsigned entries, io_uring_params& p, io_uring& ring) noexcept {
+    const long fd = ::syscall(__NR_io_uring_setup, entries, &p);
+    if (fd < 0) return -errno;
+    const int r = map_ring(static_cast<int>(fd), p, ring);
+    if (r < 0) ::close(static_cast<int>(fd));
+    return r;
+}
+
 restriction_set ksvc_restrictions(const capabilities& caps) noexcept {
     restriction_set s;
     // Every opcode a route or an operation can translate to…
@@ -320,7 +388,7 @@ public:
         if (!r) return nullptr;
         io_uring_params p{};
         if (caps_.has_setup_flag(setup_flag::coop_taskrun)) p.flags |= IORING_SETUP_COOP_TASKRUN;
-        if (io_uring_queue_init_params(8, &r->r, &p) < 0) return nullptr;
+        if (setup_ring(8, p, r->r) < 0) return nullptr;
         arm_stop(r->r);
         if (io_uring_submit(&r->r) < 0) {
             io_uring_queue_exit(&r->r);
@@ -425,10 +493,10 @@ uring_engine::uring_engine(const capabilities& caps, const ring_request& req)
         int r;
         if (o.setup_hook) {
             const int fd = o.setup_hook(o.entries, &p);
-            r = fd < 0 ? fd : io_uring_queue_mmap(fd, &p, &ring_);
+            r = fd < 0 ? fd : map_ring(fd, p, ring_);
             if (fd >= 0 && r < 0) ::close(fd);
         } else {
-            r = io_uring_queue_init_params(o.entries, &ring_, &p);
+            r = setup_ring(o.entries, p, ring_);
         }
         if (r == -EINVAL && lad.step_down()) continue;
         if (r < 0)

@@ -450,6 +450,74 @@ BOOST_DATA_TEST_CASE(close_of_an_io_uring_fd_succeeds_as_the_syscall_does, bdata
     ::munmap(ring.sq.sqes, ring.sq.ring_entries * sizeof(io_uring_sqe));
 }
 
+// ksvc maps its rings itself (no MAP_POPULATE): the struct io_uring it fills must be the one
+// liburing fills for the same ring — liburing's inline helpers and io_uring_queue_exit use it —
+// and a ring mapped so must work (a NOP and a pipe read through it).
+BOOST_DATA_TEST_CASE(map_ring_fills_the_ring_as_liburing_does,
+                     bdata::make({0u, unsigned{IORING_SETUP_CQSIZE}, unsigned{IORING_SETUP_SQE128 | IORING_SETUP_CQE32}}),
+                     extra_flags) {
+    io_uring_params p{};
+    p.flags = extra_flags;
+    if (extra_flags & IORING_SETUP_CQSIZE) p.cq_entries = 64;
+    const long fd = ::syscall(__NR_io_uring_setup, 8, &p);
+    BOOST_REQUIRE_MESSAGE(fd >= 0, "io_uring_setup: " << std::strerror(errno));
+    io_uring ours, theirs;
+    BOOST_REQUIRE(detail::map_ring(static_cast<int>(fd), p, ours) == 0);
+    io_uring_params q = p;
+    BOOST_REQUIRE(io_uring_queue_mmap(static_cast<int>(fd), &q, &theirs) == 0);
+    const auto at = [](const void* base, const void* field) {
+        return static_cast<const char*>(field) - static_cast<const char*>(base);
+    };
+    BOOST_TEST(ours.sq.ring_sz == theirs.sq.ring_sz);
+    BOOST_TEST(ours.cq.ring_sz == theirs.cq.ring_sz);
+    BOOST_TEST((ours.sq.ring_ptr == ours.cq.ring_ptr) == (theirs.sq.ring_ptr == theirs.cq.ring_ptr));
+    for (auto [o, t] : {std::pair{ours.sq.khead, theirs.sq.khead}, {ours.sq.ktail, theirs.sq.ktail},
+                        {ours.sq.kring_mask, theirs.sq.kring_mask}, {ours.sq.kring_entries, theirs.sq.kring_entries},
+                        {ours.sq.kflags, theirs.sq.kflags}, {ours.sq.kdropped, theirs.sq.kdropped},
+                        {ours.sq.array, theirs.sq.array}})
+        BOOST_TEST(at(ours.sq.ring_ptr, o) == at(theirs.sq.ring_ptr, t));
+    for (auto [o, t] : {std::pair{ours.cq.khead, theirs.cq.khead}, {ours.cq.ktail, theirs.cq.ktail},
+                        {ours.cq.kring_mask, theirs.cq.kring_mask}, {ours.cq.kring_entries, theirs.cq.kring_entries},
+                        {ours.cq.kflags, theirs.cq.kflags}, {ours.cq.koverflow, theirs.cq.koverflow}})
+        BOOST_TEST(at(ours.cq.ring_ptr, o) == at(theirs.cq.ring_ptr, t));
+    BOOST_TEST(at(ours.cq.ring_ptr, ours.cq.cqes) == at(theirs.cq.ring_ptr, theirs.cq.cqes));
+    BOOST_TEST(ours.sq.ring_mask == theirs.sq.ring_mask);
+    BOOST_TEST(ours.sq.ring_entries == theirs.sq.ring_entries);
+    BOOST_TEST(ours.cq.ring_mask == theirs.cq.ring_mask);
+    BOOST_TEST(ours.cq.ring_entries == theirs.cq.ring_entries);
+    BOOST_TEST(ours.flags == theirs.flags);
+    BOOST_TEST(ours.ring_fd == theirs.ring_fd);
+    BOOST_TEST(ours.features == p.features);
+    BOOST_TEST(ours.sq.ring_entries == p.sq_entries);
+    for (unsigned i = 0; i < ours.sq.ring_entries; ++i) BOOST_TEST_REQUIRE(ours.sq.array[i] == i);
+    BOOST_TEST(ours.cq.ring_entries == p.cq_entries);
+    // liburing's copy goes; its fd is ours.
+    ::munmap(theirs.sq.sqes, theirs.sq.ring_entries * ((p.flags & IORING_SETUP_SQE128) ? 128 : sizeof(io_uring_sqe)));
+    ::munmap(theirs.sq.ring_ptr, theirs.sq.ring_sz);
+    if (theirs.cq.ring_ptr != theirs.sq.ring_ptr) ::munmap(theirs.cq.ring_ptr, theirs.cq.ring_sz);
+
+    pipe_pair pp;
+    BOOST_REQUIRE(::write(pp.w, "ring", 4) == 4);
+    char b[4] = {};
+    io_uring_prep_nop(io_uring_get_sqe(&ours));
+    io_uring_sqe* rd = io_uring_get_sqe(&ours);
+    io_uring_prep_read(rd, pp.r, b, 4, 0);
+    rd->user_data = 7;
+    BOOST_REQUIRE(io_uring_submit_and_wait(&ours, 2) == 2);
+    int seen = 0;
+    io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(&ours, &cqe) == 0) {
+        if (cqe->user_data == 7) BOOST_TEST(cqe->res == 4);
+        else BOOST_TEST(cqe->res == 0);
+        io_uring_cqe_seen(&ours, cqe);
+        ++seen;
+    }
+    BOOST_TEST(seen == 2);
+    BOOST_TEST(std::string(b, 4) == "ring");
+    io_uring_queue_exit(&ours); // unmaps what map_ring mapped and closes the fd
+    BOOST_TEST(::fcntl(static_cast<int>(fd), F_GETFD) == -1);
+}
+
 // perf_event_open(pid 0) and close_range(CLOSE_RANGE_UNSHARE) act on the calling thread: call()
 // runs them there, submit() refuses them (a pool thread would act on itself).
 BOOST_DATA_TEST_CASE(thread_bound_calls_run_on_the_caller_or_are_refused, bdata::make(modes), mode) {

@@ -114,7 +114,9 @@ public:
     };
 
     dispatcher(parts p, dispatcher_options o, dispatcher_hooks h = {})
-        : p_(p), opts_(o), hooks_(h), lane_(o.submit_capacity), targets_(o.submit_capacity),
+        : p_(p), opts_(o), hooks_(h), lanes_memory_(2 * submit_ring::memory_for(o.submit_capacity)),
+          lane_(o.submit_capacity, lanes_memory_.data()),
+          targets_(o.submit_capacity, lanes_memory_.data() + submit_ring::memory_for(o.submit_capacity)),
           scratch_(o.batch ? o.batch : 1), owner_(std::this_thread::get_id()) {
         if (opts_.batch == 0) opts_.batch = 1;
         routes_.reserve(64);
@@ -1020,6 +1022,7 @@ private:
     parts p_;
     dispatcher_options opts_;
     dispatcher_hooks hooks_;
+    zero_pages lanes_memory_; // both lanes' cells: one mapping
     submit_ring lane_;    // entries whose completions go to the sink
     submit_ring targets_; // entries whose completions go to a completion target
     std::vector<completion_entry> scratch_;

@@ -33,13 +33,17 @@ public:
         if (p == MAP_FAILED) throw std::bad_alloc();
         data_ = static_cast<std::byte*>(p);
     }
-    ~zero_pages() { ::munmap(data_, bytes_); }
+    //! A part of someone else's zero pages (not unmapped here): several rings share one mapping.
+    explicit zero_pages(std::byte* borrowed) noexcept : bytes_(0), data_(borrowed) {}
+    ~zero_pages() {
+        if (bytes_) ::munmap(data_, bytes_);
+    }
     zero_pages(const zero_pages&) = delete;
     zero_pages& operator=(const zero_pages&) = delete;
     [[nodiscard]] std::byte* data() const noexcept { return data_; }
 
 private:
-    std::size_t bytes_;
+    std::size_t bytes_; // 0: borrowed
     std::byte* data_;
 };
 
@@ -66,13 +70,20 @@ private:
 template <zero_page_value T>
 class zero_page_cells {
 public:
-    explicit zero_page_cells(std::size_t n)
-        : values_at_((n * sizeof(std::size_t) + cache_line - 1) / cache_line * cache_line),
-          mem_(values_at_ + n * sizeof(T)) {}
+    explicit zero_page_cells(std::size_t n) : values_at_(values_offset(n)), mem_(bytes_for(n)) {}
+    //! In `memory`: bytes_for(n) zero bytes, cache-line aligned, that outlive the cells.
+    zero_page_cells(std::size_t n, std::byte* memory) noexcept : values_at_(values_offset(n)), mem_(memory) {}
+    //! The bytes `n` cells take, rounded to a cache line (cells placed back to back stay aligned).
+    static constexpr std::size_t bytes_for(std::size_t n) noexcept {
+        return (values_offset(n) + n * sizeof(T) + cache_line - 1) / cache_line * cache_line;
+    }
     std::size_t& seq(std::size_t i) const noexcept { return reinterpret_cast<std::size_t*>(mem_.data())[i]; }
     T& operator[](std::size_t i) const noexcept { return reinterpret_cast<T*>(mem_.data() + values_at_)[i]; }
 
 private:
+    static constexpr std::size_t values_offset(std::size_t n) noexcept {
+        return (n * sizeof(std::size_t) + cache_line - 1) / cache_line * cache_line;
+    }
     std::size_t values_at_;
     zero_pages mem_;
 };
@@ -81,8 +92,11 @@ template <class T>
 class bounded_ring {
 public:
     //! `capacity` is rounded up to a power of two (at least 2).
-    explicit bounded_ring(std::size_t capacity)
-        : mask_(std::bit_ceil(checked(capacity) < 2 ? std::size_t{2} : capacity) - 1), values_(mask_ + 1) {}
+    explicit bounded_ring(std::size_t capacity) : mask_(rounded(capacity) - 1), values_(mask_ + 1) {}
+    //! In `memory`: memory_for(capacity) zero bytes, cache-line aligned, that outlive the ring
+    //! (rings of one owner share one mapping: one mmap at construction instead of one each).
+    bounded_ring(std::size_t capacity, std::byte* memory) : mask_(rounded(capacity) - 1), values_(mask_ + 1, memory) {}
+    static std::size_t memory_for(std::size_t capacity) { return zero_page_cells<T>::bytes_for(rounded(capacity)); }
 
     bool try_push(const T& v) noexcept {
         return try_emplace([&](T& slot) noexcept { slot = v; });
@@ -198,10 +212,10 @@ public:
     [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
 
 private:
-    static std::size_t checked(std::size_t capacity) {
+    static std::size_t rounded(std::size_t capacity) {
         if (capacity > (std::size_t{1} << 30))
             throw std::invalid_argument("bounded_ring: capacity " + std::to_string(capacity) + " exceeds 2^30");
-        return capacity;
+        return std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity);
     }
     std::size_t load_seq(std::size_t i) const noexcept {
         return std::atomic_ref<std::size_t>(values_.seq(i)).load(std::memory_order_acquire) + i;

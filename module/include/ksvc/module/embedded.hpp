@@ -17,7 +17,7 @@
 #include <ksvc/module/backends/io_uring_backend.hpp>
 #include <ksvc/module/buffers/heap_buffers.hpp>
 #include <ksvc/module/instance.hpp>
-#include <ksvc/module/notifiers/eventfd_notifier.hpp>
+#include <ksvc/module/notifiers/futex_notifier.hpp>
 #include <ksvc/module/profiles/kernel_profile.hpp>
 #include <ksvc/module/routers/static_router.hpp>
 #include <ksvc/module/workers/lazy_pool.hpp>
@@ -57,7 +57,7 @@ void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, st
                           std::uint32_t features, int ring_fd = -1, std::uint32_t ring_features = 0);
 
 template <kernel_profile P>
-using embedded_base = instance<static_router<P>, embedded_io_uring<P>, lazy_pool, eventfd_notifier, heap_buffers>;
+using embedded_base = instance<static_router<P>, embedded_io_uring<P>, lazy_pool, futex_notifier, heap_buffers>;
 
 template <kernel_profile P>
 class embedded_instance : public embedded_base<P> {
