@@ -70,7 +70,11 @@ int map_ring(int fd, const io_uring_params& p, io_uring& ring) noexcept {
     io_uring_cq& cq = ring.cq;
     const std::size_t cqe_size = (p.flags & IORING_SETUP_CQE32) ? 32 : sizeof(io_uring_cqe);
     const std::size_t sqe_size = (p.flags & IORING_SETUP_SQE128) ? 128 : sizeof(io_uring_sqe);
-    sq.ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    // IORING_SETUP_NO_SQARRAY (6.6, newer than liburing 2.3; a user may pass it in
+    // io_uring_options::setup_flags): no SQ array, the SQ head and tail index the SQEs directly.
+    constexpr unsigned setup_no_sqarray = 1u << 16;
+    const bool sq_array = !(p.flags & setup_no_sqarray);
+    sq.ring_sz = sq_array ? p.sq_off.array + p.sq_entries * sizeof(unsigned) : p.cq_off.cqes;
     cq.ring_sz = p.cq_off.cqes + p.cq_entries * cqe_size;
     const bool single = p.features & IORING_FEAT_SINGLE_MMAP;
     if (single) sq.ring_sz = cq.ring_sz = std::max(sq.ring_sz, cq.ring_sz);
@@ -100,13 +104,14 @@ int map_ring(int fd, const io_uring_params& p, io_uring& ring) noexcept {
     sq.kring_entries = reinterpret_cast<unsigned*>(s + p.sq_off.ring_entries);
     sq.kflags = reinterpret_cast<unsigned*>(s + p.sq_off.flags);
     sq.kdropped = reinterpret_cast<unsigned*>(s + p.sq_off.dropped);
-    sq.array = reinterpret_cast<unsigned*>(s + p.sq_off.array);
+    sq.array = sq_array ? reinterpret_cast<unsigned*>(s + p.sq_off.array) : nullptr;
     sq.sqes = static_cast<io_uring_sqe*>(sqes);
     sq.ring_mask = *sq.kring_mask;
     sq.ring_entries = *sq.kring_entries;
     // SQ slot i holds SQE i for good: liburing (since 2.2) fills the array once here and its
     // submit path no longer writes it.
-    for (unsigned i = 0; i < sq.ring_entries; ++i) sq.array[i] = i;
+    if (sq_array)
+        for (unsigned i = 0; i < sq.ring_entries; ++i) sq.array[i] = i;
     auto* c = static_cast<char*>(cq_ring);
     cq.ring_ptr = cq_ring;
     cq.khead = reinterpret_cast<unsigned*>(c + p.cq_off.head);

@@ -518,6 +518,43 @@ BOOST_DATA_TEST_CASE(map_ring_fills_the_ring_as_liburing_does,
     BOOST_TEST(::fcntl(static_cast<int>(fd), F_GETFD) == -1);
 }
 
+// IORING_SETUP_NO_SQARRAY (6.6) is newer than liburing 2.3, but a user may ask for it through
+// io_uring_options::setup_flags: the ring has no SQ array (its offset is 0, where the SQ head
+// lives), so nothing may be written there, and SQEs go by the tail alone.
+BOOST_AUTO_TEST_CASE(map_ring_serves_a_ring_without_an_sq_array) {
+    io_uring_params p{};
+    p.flags = 1u << 16; // IORING_SETUP_NO_SQARRAY
+    const long fd = ::syscall(__NR_io_uring_setup, 8, &p);
+    if (fd < 0 && errno == EINVAL) {
+        BOOST_TEST_MESSAGE("skipped: this kernel has no IORING_SETUP_NO_SQARRAY");
+        return;
+    }
+    BOOST_REQUIRE_MESSAGE(fd >= 0, "io_uring_setup: " << std::strerror(errno));
+    io_uring ring;
+    BOOST_REQUIRE(detail::map_ring(static_cast<int>(fd), p, ring) == 0);
+    BOOST_TEST(ring.sq.array == nullptr);
+    BOOST_TEST(*ring.sq.khead == 0u); // not overwritten by an identity array
+    BOOST_TEST(*ring.sq.ktail == 0u);
+    for (int round = 0; round < 3; ++round) { // past the ring's 8 entries: indices wrap
+        for (int i = 0; i < 4; ++i) {
+            io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+            io_uring_prep_nop(sqe);
+            sqe->user_data = static_cast<std::uint64_t>(round * 4 + i + 1);
+        }
+        BOOST_REQUIRE(io_uring_submit_and_wait(&ring, 4) == 4);
+        unsigned seen = 0;
+        io_uring_cqe* cqe;
+        while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+            BOOST_TEST(cqe->res == 0);
+            BOOST_TEST(cqe->user_data == static_cast<std::uint64_t>(round * 4 + seen + 1));
+            io_uring_cqe_seen(&ring, cqe);
+            ++seen;
+        }
+        BOOST_TEST(seen == 4u);
+    }
+    io_uring_queue_exit(&ring);
+}
+
 // perf_event_open(pid 0) and close_range(CLOSE_RANGE_UNSHARE) act on the calling thread: call()
 // runs them there, submit() refuses them (a pool thread would act on itself).
 BOOST_DATA_TEST_CASE(thread_bound_calls_run_on_the_caller_or_are_refused, bdata::make(modes), mode) {
