@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
@@ -59,15 +60,24 @@ void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, st
     running.io_uring_available = true;
     if (const capabilities env = running.with_environment(); !env.io_uring_available)
         throw std::system_error(make_error_code(errc::io_uring_unavailable), "embedded_instance: " + env.unavailable_reason);
-    io_uring ring{};
-    const bool own_ring = ring_fd < 0;
-    if (own_ring) {
-        if (const int r = ::io_uring_queue_init(2, &ring, 0); r < 0)
+    // A ring of its own only for the probe: its fd is all the check needs, so nothing is mapped.
+    struct owned_fd {
+        int fd = -1;
+        ~owned_fd() {
+            if (fd >= 0) ::close(fd);
+        }
+    } own;
+    if (ring_fd < 0) {
+        io_uring_params p{};
+        const long fd = ::syscall(__NR_io_uring_setup, 2, &p);
+        if (fd < 0) {
+            const int err = errno;
             throw std::system_error(make_error_code(errc::io_uring_unavailable),
-                                    std::string("embedded_instance: io_uring_setup failed: ") + std::strerror(-r) +
-                                        (r == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : ""));
-        ring_fd = ring.ring_fd;
-        ring_features = ring.features;
+                                    std::string("embedded_instance: io_uring_setup failed: ") + std::strerror(err) +
+                                        (err == EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : ""));
+        }
+        own.fd = ring_fd = static_cast<int>(fd);
+        ring_features = p.features;
     }
     running.features = ring_features;
     running.setup_flags = setup_flags; // the instance's own ring setup checks the flags it uses
@@ -78,7 +88,6 @@ void verify_kernel_offers(kernel_version promised, const opcode_set& opcodes, st
     if (::syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PROBE, probe, probe_ops) == 0)
         for (int op = 0; op <= probe->last_op && op < static_cast<int>(probe_ops); ++op)
             if (probe->ops[op].flags & IO_URING_OP_SUPPORTED) running.opcodes.set(static_cast<std::size_t>(op));
-    if (own_ring) ::io_uring_queue_exit(&ring);
     running = running.with_environment();
     std::string missing = profile_shortfall(running, promised, opcodes, setup_flags, features);
     if (!missing.empty() && running.version == kernel_version{}) {

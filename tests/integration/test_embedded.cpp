@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -16,6 +18,7 @@
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/module/embedded.hpp>
 
+#include "support/block_io_uring.hpp"
 #include "support/env_guard.hpp"
 #include "support/fixtures.hpp"
 
@@ -90,6 +93,47 @@ BOOST_AUTO_TEST_CASE(io_uring_forbidden_is_said_without_a_ring) {
     } catch (const std::system_error& e) {
         BOOST_TEST(e.code() == make_error_code(errc::io_uring_unavailable));
         BOOST_TEST(std::string(e.what()).find("KSVC_DISABLE_IO_URING") != std::string::npos);
+    }
+}
+
+// io_uring refused by a real seccomp filter (EPERM, as Docker >= 25 does), in a child: the kernel
+// check's own setup (threaded) or the instance's ring (inline) fails, and the error says
+// io_uring is unavailable and why — no descriptor left behind by the check's ring.
+BOOST_AUTO_TEST_CASE(io_uring_refused_by_seccomp_is_said_in_both_modes) {
+    for (const auto mode : {dispatch_mode::threaded, dispatch_mode::inline_mode}) {
+        const pid_t pid = ::fork();
+        BOOST_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            if (block_io_uring() != 0) ::_exit(20);
+            const int fds_before = ::fcntl(0, F_DUPFD_CLOEXEC, 0); // the lowest free descriptor
+            ::close(fds_before);
+            int code = 21;
+            try {
+                instance_options o;
+                o.mode = mode;
+                embedded_instance<linux_5_10> inst(o);
+            } catch (const std::system_error& e) {
+                const std::string what = e.what();
+                if (mode == dispatch_mode::threaded)
+                    code = e.code() == make_error_code(errc::io_uring_unavailable) &&
+                                   what.find("io_uring_setup failed") != std::string::npos &&
+                                   what.find("seccomp") != std::string::npos
+                               ? 0
+                               : 22;
+                else // the instance's own ring: the setup names the errno
+                    code = what.find("io_uring") != std::string::npos && e.code().value() == EPERM ? 0 : 23;
+                if (code) std::fprintf(stderr, "mode %d: %s\n", static_cast<int>(mode), what.c_str());
+            } catch (...) {
+                code = 24;
+            }
+            const int fd_after = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+            if (code == 0 && fd_after != fds_before) code = 25; // a descriptor leaked
+            ::_exit(code);
+        }
+        int status = 0;
+        BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+        BOOST_REQUIRE(WIFEXITED(status));
+        BOOST_TEST(WEXITSTATUS(status) == 0, "mode " << static_cast<int>(mode) << ": child exit " << WEXITSTATUS(status));
     }
 }
 
