@@ -96,15 +96,18 @@ int map_ring(int fd, const io_uring_params& p, io_uring& ring) noexcept {
         if (!single) ::munmap(cq_ring, cq.ring_sz);
         return -err;
     }
-    auto* s = static_cast<char*>(sq_ring);
+    // A field of a mapped ring at the offset the kernel gave for it.
+    const auto field = [](void* base, std::uint32_t offset) {
+        return reinterpret_cast<unsigned*>(static_cast<char*>(base) + offset);
+    };
     sq.ring_ptr = sq_ring;
-    sq.khead = reinterpret_cast<unsigned*>(s + p.sq_off.head);
-    sq.ktail = reinterpret_cast<unsigned*>(s + p.sq_off.tail);
-    sq.kring_mask = reinterpret_cast<unsigned*>(s + p.sq_off.ring_mask);
-    sq.kring_entries = reinterpret_cast<unsigned*>(s + p.sq_off.ring_entries);
-    sq.kflags = reinterpret_cast<unsigned*>(s + p.sq_off.flags);
-    sq.kdropped = reinterpret_cast<unsigned*>(s + p.sq_off.dropped);
-    sq.array = sq_array ? reinterpret_cast<unsigned*>(s + p.sq_off.array) : nullptr;
+    sq.khead = field(sq_ring, p.sq_off.head);
+    sq.ktail = field(sq_ring, p.sq_off.tail);
+    sq.kring_mask = field(sq_ring, p.sq_off.ring_mask);
+    sq.kring_entries = field(sq_ring, p.sq_off.ring_entries);
+    sq.kflags = field(sq_ring, p.sq_off.flags);
+    sq.kdropped = field(sq_ring, p.sq_off.dropped);
+    sq.array = sq_array ? field(sq_ring, p.sq_off.array) : nullptr;
     sq.sqes = static_cast<io_uring_sqe*>(sqes);
     sq.ring_mask = *sq.kring_mask;
     sq.ring_entries = *sq.kring_entries;
@@ -112,15 +115,14 @@ int map_ring(int fd, const io_uring_params& p, io_uring& ring) noexcept {
     // submit path no longer writes it.
     if (sq_array)
         for (unsigned i = 0; i < sq.ring_entries; ++i) sq.array[i] = i;
-    auto* c = static_cast<char*>(cq_ring);
     cq.ring_ptr = cq_ring;
-    cq.khead = reinterpret_cast<unsigned*>(c + p.cq_off.head);
-    cq.ktail = reinterpret_cast<unsigned*>(c + p.cq_off.tail);
-    cq.kring_mask = reinterpret_cast<unsigned*>(c + p.cq_off.ring_mask);
-    cq.kring_entries = reinterpret_cast<unsigned*>(c + p.cq_off.ring_entries);
-    cq.koverflow = reinterpret_cast<unsigned*>(c + p.cq_off.overflow);
-    cq.cqes = reinterpret_cast<io_uring_cqe*>(c + p.cq_off.cqes);
-    if (p.cq_off.flags) cq.kflags = reinterpret_cast<unsigned*>(c + p.cq_off.flags);
+    cq.khead = field(cq_ring, p.cq_off.head);
+    cq.ktail = field(cq_ring, p.cq_off.tail);
+    cq.kring_mask = field(cq_ring, p.cq_off.ring_mask);
+    cq.kring_entries = field(cq_ring, p.cq_off.ring_entries);
+    cq.koverflow = field(cq_ring, p.cq_off.overflow);
+    cq.cqes = reinterpret_cast<io_uring_cqe*>(field(cq_ring, p.cq_off.cqes));
+    if (p.cq_off.flags) cq.kflags = field(cq_ring, p.cq_off.flags);
     cq.ring_mask = *cq.kring_mask;
     cq.ring_entries = *cq.kring_entries;
     ring.flags = p.flags;
