@@ -624,7 +624,8 @@ void uring_engine::attach_to_this_thread() noexcept {
         want_resources_ = false;
         for (auto& res : resources_) {
             if (res.result != 1) continue;
-            resource_context ctx{caps_.version, caps_.has(opcode::provide_buffers)};
+            resource_context ctx{caps_.version, caps_.has(opcode::provide_buffers),
+                                 caps_.has(opcode::readv_fixed) && caps_.has(opcode::writev_fixed)};
             res.result = res.r.attach(res.r.self, ring_, ctx);
             res.replenish = res.result == 0 && res.r.replenish && ctx.wants_replenish;
             replenishing_ = replenishing_ || res.replenish;

@@ -46,6 +46,11 @@ enum class operation : std::uint32_t {
     //! Either way the result comes with `more`, then a `notif` completion when the buffer is
     //! free (zc_copied_aux when the data was copied: always for a plain send).
     send_auto,
+    //! (fd, iovec*, count, off, buf_index): vectored read / write in which every iovec lies
+    //! inside registered buffer buf_index (6.15). The iovec array must stay valid until the
+    //! completion. Below 6.15 refused: a lease's op::readv_fixed builds a plain preadv there.
+    readv_fixed,
+    writev_fixed,
     last,
 };
 inline constexpr std::size_t operation_count = static_cast<std::uint32_t>(operation::last) - operation_base;
@@ -120,6 +125,10 @@ inline constexpr std::array<operation_info, operation_count> operation_table{{
      "refused below 5.19 (no slot allocation)"},
     {operation::send_auto, "send_auto", opcode::send, {5, 6}, fallback::refused, true, false,
      "a plain send below 6.0 (no SEND_ZC), with the notification ksvc posts; refused below 5.6"},
+    {operation::readv_fixed, "readv_fixed", opcode::readv_fixed, {6, 15}, fallback::refused, false, true,
+     "refused below 6.15 (a registered lease's builder makes a plain preadv)"},
+    {operation::writev_fixed, "writev_fixed", opcode::writev_fixed, {6, 15}, fallback::refused, false, true,
+     "refused below 6.15 (a registered lease's builder makes a plain pwritev)"},
 }};
 
 //! A registered-file slot (a "direct descriptor"): its own type, so it cannot be passed where an

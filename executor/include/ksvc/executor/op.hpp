@@ -98,6 +98,52 @@ submit_entry write_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t 
     if (l.registered()) return write_fixed(fd, d.data(), n, off, l.index());
     return sys::pwrite(fd, d.data(), n, static_cast<off_t>(off));
 }
+//! Vectored read into / write from registered buffer `index`: every iovec must lie inside it
+//! (else EFAULT). READV_FIXED / WRITEV_FIXED (6.15; refused below). `iov` must stay valid until
+//! the completion.
+inline submit_entry readv_fixed(int fd, const iovec* iov, unsigned count, std::uint64_t off, std::uint16_t index) noexcept {
+    return detail::make(operation::readv_fixed, static_cast<std::uint64_t>(fd), detail::ptr(iov), count, off, index);
+}
+inline submit_entry writev_fixed(int fd, const iovec* iov, unsigned count, std::uint64_t off, std::uint16_t index) noexcept {
+    return detail::make(operation::writev_fixed, static_cast<std::uint64_t>(fd), detail::ptr(iov), count, off, index);
+}
+namespace detail {
+template <class Lease>
+bool inside(const Lease& l, const iovec* iov, unsigned count) noexcept {
+    const std::span<std::byte> d = l.data();
+    const auto lo = reinterpret_cast<std::uintptr_t>(d.data()), hi = lo + d.size();
+    for (unsigned i = 0; i < count; ++i) {
+        const auto b = reinterpret_cast<std::uintptr_t>(iov[i].iov_base);
+        if (b < lo || b > hi || iov[i].iov_len > hi - b) return false;
+    }
+    return true;
+}
+} // namespace detail
+//! The same through a lease of a registered pool, `iov` pointing inside the lease: READV_FIXED /
+//! WRITEV_FIXED where the pool is registered and the kernel has them (lease.vectored()), else a
+//! plain preadv / pwritev of the same bytes. An iovec outside the lease builds the native entry
+//! whatever the kernel, so it fails (EFAULT, or errc::unsupported below 6.15) instead of reading
+//! or writing memory the lease does not own.
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.index() } -> std::convertible_to<std::uint16_t>;
+        { l.vectored() } -> std::convertible_to<bool>;
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry readv_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
+    if (l.vectored() || !detail::inside(l, iov, count)) return readv_fixed(fd, iov, count, off, l.index());
+    return sys::preadv(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
+}
+template <class Lease>
+    requires requires(const Lease& l) {
+        { l.index() } -> std::convertible_to<std::uint16_t>;
+        { l.vectored() } -> std::convertible_to<bool>;
+        { l.data() } -> std::convertible_to<std::span<std::byte>>;
+    }
+submit_entry writev_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
+    if (l.vectored() || !detail::inside(l, iov, count)) return writev_fixed(fd, iov, count, off, l.index());
+    return sys::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
+}
 //! Zero-copy send: the result, then a `notif` completion once the kernel let go of `buf`
 //! (aux has completion_flags::zc_copied_aux when it copied anyway). Keep `buf` until then.
 inline submit_entry send_zc(int fd, const void* buf, std::uint32_t len, int flags = 0) noexcept {

@@ -63,6 +63,7 @@ struct effective_features {
 struct resource_context {
     kernel_version kernel{};        //!< the snapshot's kernel (a resource acts as that kernel would)
     bool provide_buffers = false;   //!< IORING_OP_PROVIDE_BUFFERS (5.7)
+    bool vectored_fixed = false;    //!< IORING_OP_READV_FIXED and WRITEV_FIXED (6.15)
     bool wants_replenish = false;   //!< set by attach: call `replenish` (else never: it costs a call per entry)
 };
 //! A provided-buffer ring consumed in user space by a backend without a ring (epoll_backend), as
@@ -256,6 +257,13 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
     case operation::write_fixed:
         if (!fits_u32(a[2]) || a[4] > UINT16_MAX) return {outcome::immediate, -EINVAL};
         prep(s, e.number() == static_cast<std::uint32_t>(operation::read_fixed) ? opcode::read_fixed : opcode::write_fixed,
+             fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
+        s.buf_index = static_cast<std::uint16_t>(a[4]);
+        return {};
+    case operation::readv_fixed:
+    case operation::writev_fixed:
+        if (!fits_u32(a[2]) || a[4] > UINT16_MAX) return {outcome::immediate, -EINVAL};
+        prep(s, e.number() == static_cast<std::uint32_t>(operation::readv_fixed) ? opcode::readv_fixed : opcode::writev_fixed,
              fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
         s.buf_index = static_cast<std::uint16_t>(a[4]);
         return {};

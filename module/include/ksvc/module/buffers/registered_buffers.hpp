@@ -2,7 +2,9 @@
 //! registered_buffers — a fixed pool of equally sized buffers registered with the ring
 //! (io_uring_register_buffers, one iovec per buffer: a lease's index() is its registered
 //! index). I/O through a registered lease uses READ_FIXED / WRITE_FIXED (op::read_fixed(fd,
-//! lease, …)): the kernel skips pinning and mapping the pages on every request.
+//! lease, …)), and READV_FIXED / WRITEV_FIXED where the kernel has them (6.15;
+//! op::readv_fixed(fd, lease, iov, n, off)): the kernel skips pinning and mapping the pages on
+//! every request.
 //!
 //! Registration is the backend's, on the thread that drives the ring (resource()); it can fail
 //! — an unprivileged process is bounded by RLIMIT_MEMLOCK — and then the instance logs it, says
@@ -58,6 +60,8 @@ public:
         [[nodiscard]] std::uint16_t index() const noexcept { return static_cast<std::uint16_t>(id_); }
         //! Whether the kernel has the pool registered now (else fixed I/O would fail with EFAULT).
         [[nodiscard]] bool registered() const noexcept { return pool_ && pool_->is_registered(); }
+        //! Registered, and the ring's kernel has READV_FIXED / WRITEV_FIXED (6.15).
+        [[nodiscard]] bool vectored() const noexcept { return registered() && pool_->vectored_.load(std::memory_order_acquire); }
         explicit operator bool() const noexcept { return pool_ != nullptr; }
         void reset() noexcept {
             if (pool_) std::exchange(pool_, nullptr)->free_.push_back(id_);
@@ -102,16 +106,20 @@ public:
     ring_resource resource() noexcept { return {"registered_buffers", this, &attach, &detach}; }
 
 private:
-    static int attach(void* self, io_uring& ring, resource_context&) noexcept {
+    static int attach(void* self, io_uring& ring, resource_context& ctx) noexcept {
         auto* p = static_cast<registered_buffers*>(self);
         const int r = io_uring_register_buffers(&ring, p->iovecs_.data(), static_cast<unsigned>(p->iovecs_.size()));
-        if (r == 0) p->registered_.store(true, std::memory_order_release);
+        if (r == 0) {
+            p->vectored_.store(ctx.vectored_fixed, std::memory_order_release);
+            p->registered_.store(true, std::memory_order_release);
+        }
         return r;
     }
     static void detach(void* self, io_uring& ring) noexcept {
         auto* p = static_cast<registered_buffers*>(self);
         io_uring_unregister_buffers(&ring);
         p->registered_.store(false, std::memory_order_release);
+        p->vectored_.store(false, std::memory_order_release);
     }
 
     // A pool of at least one huge page is mapped 2 MiB-aligned and advised for transparent huge
@@ -143,6 +151,7 @@ private:
     std::vector<iovec> iovecs_;
     std::vector<std::size_t> free_;
     std::atomic<bool> registered_{false};
+    std::atomic<bool> vectored_{false};
 };
 static_assert(buffer_provider<registered_buffers>);
 
