@@ -175,13 +175,68 @@ def main():
             # HTTP/1.0: closes unless keep-alive is asked for.
             got, closed = raw(port, b"GET /hello.txt HTTP/1.0\r\n\r\n")
             check(status_of(got) == 200 and closed and got.endswith(files["hello.txt"]), f"HTTP/1.0: {got[:40]!r}")
+            got, closed = raw(port, b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", wait=1)
+            check(status_of(got) == 200 and not closed and b"Connection: keep-alive" in got and got.endswith(files["hello.txt"]),
+                  f"HTTP/1.0 with keep-alive stays open: {got[:60]!r} closed={closed}")
+            # Several Connection headers: their tokens add up, "close" wins.
+            got, closed = raw(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", wait=1)
+            check(status_of(got) == 200 and closed, f"Connection: close then keep-alive closes: closed={closed}")
+            # Absolute-form targets are served (RFC 9112 3.2.2), the authority names no file.
+            got, closed = raw(port, b"GET http://elsewhere.example/hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(status_of(got) == 200 and got.endswith(files["hello.txt"]), f"absolute-form: {got[:40]!r}")
+            got, closed = raw(port, b"GET HTTP://x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(status_of(got) == 200 and got.endswith(files["index.html"]), f"absolute-form, no path: {got[:40]!r}")
+            # Empty lines before a request line are ignored, between pipelined requests too.
+            got, closed = raw(port, b"\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n"
+                                    b"Connection: close\r\n\r\n")
+            rs = responses(got)
+            check([r[0] for r in rs] == [200, 200] and closed, f"leading empty lines: {[r[0] for r in rs]}")
+            # A file named as a directory is not there; a directory redirect keeps the query.
+            got, _ = raw(port, b"GET /hello.txt/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(status_of(got) == 404, f"/hello.txt/: {got[:40]!r}")
+            got, _ = raw(port, b"GET /docs?v=2&x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(status_of(got) == 301 and b"Location: /docs/?v=2&x\r\n" in got, f"redirect with a query: {got[:120]!r}")
+            # If-Modified-Since in the two obsolete forms a recipient must accept; a bad or a
+            # future date is ignored (the file is sent).
+            for d in [b"Sunday, 09-Sep-01 01:46:40 GMT", b"Sun Sep  9 01:46:40 2001"]:
+                got, _ = raw(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nIf-Modified-Since: " + d + b"\r\n\r\n")
+                check(status_of(got) == 304, f"If-Modified-Since {d!r}: {got[:40]!r}")
+            for d in [b"yesterday", b"Fri, 01 Jan 2100 00:00:00 GMT"]:
+                got, _ = raw(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nIf-Modified-Since: " + d + b"\r\n\r\n")
+                check(status_of(got) == 200 and got.endswith(files["hello.txt"]), f"If-Modified-Since {d!r} ignored: {got[:40]!r}")
+            # A refused HEAD gets the status and headers, no body.
+            got, closed = raw(port, b"HEAD /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(status_of(got) == 403 and got.endswith(b"\r\n\r\n") and closed, f"refused HEAD has no body: {got!r}")
+            # A refused upload: the client still sends its 512 KiB body, piece by piece, and then
+            # reads. The server answers 413 and drains before closing; had it closed at once, the
+            # body would meet a reset and the client's next send fail before it read the answer.
+            up = socket.create_connection(("127.0.0.1", port))
+            up.settimeout(10)
+            try:
+                up.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 524288\r\n\r\n")
+                time.sleep(0.2)  # the answer is sent (and the socket half-closed) before the body comes
+                for _ in range(64):
+                    up.sendall(os.urandom(8 * 1024))
+                    time.sleep(0.005)
+                got = b""
+                while True:
+                    b = up.recv(65536)
+                    if not b:
+                        break
+                    got += b
+                check(status_of(got) == 413 and len(responses(got)) == 1, f"refused upload: {got[:40]!r}")
+            except OSError as e:
+                check(False, f"refused upload: the answer was lost ({e!r})")
+            up.close()
 
             # ---- hostile requests: the status, then the connection is closed ----
             hostile = [
                 (b"GARBAGE\r\n\r\n", 400, "a malformed request line"),
                 (b"GET  /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "two spaces in the request line"),
                 (b"GET hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "a target that is not a path"),
-                (b"GET http://x/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "an absolute-form target"),
+                (b"GET ftp://x/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "an absolute-form target that is not http"),
+                (b"GET http://u@x/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400, "userinfo in an absolute-form target"),
+                (b"GET /hello.txt HTTP/1.1\nHost: x\n\n", 400, "lines ending in a bare LF"),
                 (b"GET /hello.txt HTTP/1.1\r\n\r\n", 400, "HTTP/1.1 without Host"),
                 (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "two Host headers"),
                 (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400, "obs-fold"),
@@ -246,6 +301,28 @@ def main():
             last = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
             check(last.get("phase") == "exit" and last.get("requests", 0) > 40, f"exit counters: {last}")
             check(last.get("timeouts") == 1, f"one header timeout counted: {last}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+        # Bodies through a pipe with splice (--body splice), byte-exact; and without --index a
+        # directory with no index.html is 403.
+        p, port = start(server, root, "--body", "splice")
+        try:
+            for name in ["one-k.bin", "sixty-four-k.bin", "big.dat", "empty.txt", "docs/index.html"]:
+                rc, body = curl(port, url(port, "/" + name))
+                check(rc == 0 and body == files[name], f"--body splice: GET /{name}: {len(body)} bytes (curl {rc})")
+            req = b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in [b"big.dat", b"hello.txt", b"sixty-four-k.bin"])
+            got, _ = raw(port, req + b"GET /one-k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=10)
+            rs = responses(got)
+            check([r[2] for r in rs] == [files["big.dat"], files["hello.txt"], files["sixty-four-k.bin"], files["one-k.bin"]],
+                  f"--body splice: pipelined bodies ({[len(r[2]) for r in rs]})")
+            rc, head = curl(port, "-i", url(port, "/plain/"))
+            check(head.startswith(b"HTTP/1.1 403"), f"a directory without index.html and no --index: {head[:40]!r}")
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=20)
+            check(p.returncode == 0, f"--body splice: exit status {p.returncode}")
         finally:
             if p.poll() is None:
                 p.kill()

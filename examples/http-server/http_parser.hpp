@@ -5,7 +5,13 @@
 // fuzz target (fuzz_parser.cpp).
 //
 // What it refuses, and with which status:
-//   400  a malformed request line or header line, a target that is not a path ("/…"), bad
+// What it accepts besides origin-form: an absolute-form target ("http://host/path", which RFC
+// 9112 §3.2.2 says a server MUST accept; the authority names no file and is dropped), and empty
+// lines before the request line (§2.2: ignored).
+//
+//   400  a malformed request line or header line, a line ending in a bare LF (a recipient that
+//        does not take LF alone as a line end must refuse it: it never becomes a 408 wait), a
+//        target that is neither a path ("/…") nor an http(s) URI, userinfo in one, bad
 //        percent-encoding or an encoded NUL or '/', obs-fold, whitespace before a colon, no or
 //        several Host headers in HTTP/1.1, a Content-Length that is not a number or appears
 //        twice with different values, Content-Length together with Transfer-Encoding
@@ -39,12 +45,14 @@ struct request {
     bool trailing_slash = false;        //!< the target named a directory ("/dir/")
     bool keep_alive = true;             //!< after this response the connection stays open
     std::string_view if_modified_since; //!< raw value (a view into the parsed buffer), empty if none
+    std::string query;                  //!< after '?', raw (validated: no space or control), empty if none
 };
 
 struct parse_result {
     enum kind { incomplete, complete, refused } what = incomplete;
     int status = 0;            //!< refused: the status to answer with
     std::size_t consumed = 0;  //!< complete: bytes of this request (request line to blank line)
+    bool head = false;         //!< the request line named HEAD: a refusal is answered without a body
     request req;
 };
 
@@ -88,10 +96,11 @@ inline bool has_token(std::string_view list, std::string_view token) noexcept {
     }
     return false;
 }
-inline parse_result refuse(int status) noexcept {
+inline parse_result refuse(int status, bool head = false) noexcept {
     parse_result r;
     r.what = parse_result::refused;
     r.status = status;
+    r.head = head;
     return r;
 }
 // The path of an origin-form target: percent-decoded, "." and empty segments dropped.
@@ -99,6 +108,7 @@ inline parse_result refuse(int status) noexcept {
 inline int decode_path(std::string_view target, request& out) {
     const std::size_t q = target.find('?');
     std::string_view p = target.substr(0, q);
+    out.query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
     if (p.find('#') != std::string_view::npos) return 400;
     out.trailing_slash = p.size() > 1 && p.back() == '/';
     std::string segment;
@@ -136,24 +146,53 @@ inline int decode_path(std::string_view target, request& out) {
     if (out.path.empty()) out.trailing_slash = true; // the root is a directory
     return 0;
 }
+
+// Whether `s` has a LF that no CR precedes.
+inline bool has_bare_lf(std::string_view s) noexcept {
+    for (std::size_t i = s.find('\n'); i != std::string_view::npos; i = s.find('\n', i + 1))
+        if (i == 0 || s[i - 1] != '\r') return true;
+    return false;
+}
+
+// The origin-form path (with its query) of an absolute-form target "http://authority/path?q":
+// empty if the target is not an http(s) URI or carries userinfo (RFC 9110 §4.2.4: an error).
+inline std::string_view absolute_path(std::string_view target, std::string& storage) {
+    const std::size_t sep = target.find("://");
+    if (sep == std::string_view::npos || !(iequals(target.substr(0, sep), "http") || iequals(target.substr(0, sep), "https")))
+        return {};
+    const std::string_view rest = target.substr(sep + 3);
+    const std::size_t path_at = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, path_at);
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return {};
+    if (path_at == std::string_view::npos) return "/";
+    if (rest[path_at] == '/') return rest.substr(path_at);
+    storage = "/" + std::string(rest.substr(path_at)); // "http://host?q": the root with a query
+    return storage;
+}
 } // namespace detail
 
 //! Parses the request at the front of `buf`. incomplete: read more (the limit is not reached
 //! yet); refused: answer `status` and close; complete: `consumed` bytes form the request.
-inline parse_result parse(std::string_view buf, const limits& lim = {}) {
+inline parse_result parse(std::string_view whole, const limits& lim = {}) {
     using namespace detail;
+    // Empty lines before a request line are ignored (counted in `consumed`).
+    std::size_t skipped = 0;
+    while (whole.substr(skipped, 2) == "\r\n" && skipped < lim.header_bytes) skipped += 2;
+    const std::string_view buf = whole.substr(skipped);
     const std::size_t end = buf.find("\r\n\r\n");
     if (end == std::string_view::npos) {
+        if (has_bare_lf(buf.substr(0, lim.header_bytes))) return refuse(400);
         const std::size_t line_end = buf.find("\r\n");
         if (line_end == std::string_view::npos && buf.size() >= lim.header_bytes) return refuse(414);
         if (buf.size() >= lim.header_bytes) return refuse(431);
         // A request line already known to be bad need not wait for the rest.
-        if (!buf.empty() && !is_tchar(buf.front())) return refuse(400);
+        if (!buf.empty() && !is_tchar(buf.front()) && buf != "\r") return refuse(400);
         return {};
     }
     if (end + 4 > lim.header_bytes) return refuse(buf.find("\r\n") + 2 > lim.header_bytes ? 414 : 431);
+    if (has_bare_lf(buf.substr(0, end + 4))) return refuse(400);
     parse_result r;
-    r.consumed = end + 4;
+    r.consumed = skipped + end + 4;
     request& q = r.req;
 
     // The request line: method SP target SP version.
@@ -172,59 +211,63 @@ inline parse_result parse(std::string_view buf, const limits& lim = {}) {
         return refuse(400);
     if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) return refuse(505);
     q.minor = version[7] - '0';
+    r.head = verb == "HEAD";
+    const auto refuse_head = [&r](int status) { return refuse(status, r.head); }; // HEAD: no body
     if (verb == "GET") q.verb = method::get;
     else if (verb == "HEAD") q.verb = method::head;
     else if (verb == "POST" || verb == "PUT" || verb == "DELETE" || verb == "PATCH" || verb == "OPTIONS" ||
              verb == "TRACE" || verb == "CONNECT")
-        return refuse(405);
-    else return refuse(501);
-    if (target.empty() || target.front() != '/') return refuse(400); // origin-form only
+        return refuse_head(405);
+    else return refuse_head(501);
     for (char c : target)
-        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return refuse(400);
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return refuse_head(400);
+    std::string absolute;
+    const std::string_view path_target = !target.empty() && target.front() == '/' ? target : absolute_path(target, absolute);
+    if (path_target.empty()) return refuse_head(400); // neither origin-form nor an http(s) URI
 
     // Header lines.
     std::size_t hosts = 0, count = 0;
     std::optional<std::uint64_t> content_length;
-    bool transfer_encoding = false;
-    std::string_view connection;
+    bool transfer_encoding = false, conn_close = false, conn_keep_alive = false;
     for (std::size_t at = line_end + 2; at < end + 2;) {
         const std::size_t eol = buf.find("\r\n", at);
         const std::string_view h = buf.substr(at, eol - at);
         at = eol + 2;
-        if (++count > lim.header_count) return refuse(431);
-        if (h.empty() || h.front() == ' ' || h.front() == '\t') return refuse(400); // obs-fold
+        if (++count > lim.header_count) return refuse_head(431);
+        if (h.empty() || h.front() == ' ' || h.front() == '\t') return refuse_head(400); // obs-fold
         const std::size_t colon = h.find(':');
-        if (colon == std::string_view::npos || colon == 0) return refuse(400);
+        if (colon == std::string_view::npos || colon == 0) return refuse_head(400);
         const std::string_view name = h.substr(0, colon);
         for (char c : name)
-            if (!is_tchar(c)) return refuse(400); // whitespace before the colon included
+            if (!is_tchar(c)) return refuse_head(400); // whitespace before the colon included
         const std::string_view value = trim_ows(h.substr(colon + 1));
         for (char c : value)
-            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return refuse(400);
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return refuse_head(400);
         if (iequals(name, "host")) ++hosts;
         else if (iequals(name, "content-length")) {
-            if (value.empty() || value.size() > 18) return refuse(400);
+            if (value.empty() || value.size() > 18) return refuse_head(400);
             std::uint64_t n = 0;
             for (char c : value) {
-                if (c < '0' || c > '9') return refuse(400);
+                if (c < '0' || c > '9') return refuse_head(400);
                 n = n * 10 + static_cast<std::uint64_t>(c - '0');
             }
-            if (content_length && *content_length != n) return refuse(400);
+            if (content_length && *content_length != n) return refuse_head(400);
             content_length = n;
         } else if (iequals(name, "transfer-encoding")) {
             transfer_encoding = true;
-        } else if (iequals(name, "connection")) {
-            connection = value;
+        } else if (iequals(name, "connection")) { // several: their tokens add up
+            conn_close = conn_close || has_token(value, "close");
+            conn_keep_alive = conn_keep_alive || has_token(value, "keep-alive");
         } else if (iequals(name, "if-modified-since")) {
             q.if_modified_since = value;
         }
     }
-    if (content_length && transfer_encoding) return refuse(400);
-    if (transfer_encoding || (content_length && *content_length > 0)) return refuse(413);
-    if (q.minor == 1 && hosts != 1) return refuse(400);
-    if (hosts > 1) return refuse(400);
-    q.keep_alive = q.minor == 1 ? !has_token(connection, "close") : has_token(connection, "keep-alive");
-    if (const int s = decode_path(target, q)) return refuse(s);
+    if (content_length && transfer_encoding) return refuse_head(400);
+    if (transfer_encoding || (content_length && *content_length > 0)) return refuse_head(413);
+    if (q.minor == 1 && hosts != 1) return refuse_head(400);
+    if (hosts > 1) return refuse_head(400);
+    q.keep_alive = !conn_close && (q.minor == 1 || conn_keep_alive);
+    if (const int s = decode_path(path_target, q)) return refuse_head(s);
     r.what = parse_result::complete;
     return r;
 }

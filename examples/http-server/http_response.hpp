@@ -20,13 +20,17 @@ inline std::string date(std::time_t t) {
     std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     return b;
 }
-//! An IMF-fixdate back to seconds; nullopt for anything else (the header is then ignored).
+//! An HTTP-date back to seconds: IMF-fixdate, and the obsolete RFC 850 and asctime forms that
+//! RFC 9110 §5.6.7 says a recipient must accept; nullopt for anything else (the header is then
+//! ignored).
 inline std::optional<std::time_t> parse_date(std::string_view v) {
-    std::tm tm{};
     const std::string s(v);
-    const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end) return std::nullopt;
-    return ::timegm(&tm);
+    for (const char* form : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+        std::tm tm{};
+        const char* end = ::strptime(s.c_str(), form, &tm);
+        if (end && !*end) return ::timegm(&tm);
+    }
+    return std::nullopt;
 }
 
 //! By the extension of the last path segment (case-insensitive); application/octet-stream else.

@@ -230,8 +230,10 @@ private:
                 if (r.what == http::parse_result::incomplete) break;
                 s_.t.requests += 1;
                 if (r.what == http::parse_result::refused) {
-                    co_await send_error(r.status, r.status == 405, false);
-                    co_return; // after a refusal the stream may be out of step: close
+                    // After a refusal the stream may be out of step: close, but linger first.
+                    (void)co_await send_error(r.status, r.status == 405, false, !r.head);
+                    co_await linger(in);
+                    co_return;
                 }
                 waiting_headers_ = false;
                 const bool keep = co_await answer(r.req);
@@ -242,13 +244,29 @@ private:
             }
             auto lease = co_await in.next();
             if (!lease) {
-                if (timed_out_ && !buf.empty()) {
+                if (timed_out_ && !buf.empty() && !lingering_) {
                     s_.t.timeouts += 1;
                     co_await send_error(408, false, false);
                 }
                 co_return; // the peer closed, the shard stops, or an idle connection timed out
             }
             for (std::span<std::byte> seg : lease->segments()) buf.append(reinterpret_cast<const char*>(seg.data()), seg.size());
+        }
+    }
+
+    // Closing a socket with unread bytes makes the kernel send a reset, which can destroy the
+    // answer the client has not read yet (a refused upload's body is still arriving). So:
+    // shut the sending side, then read and drop what the client still sends — up to 1 MiB, until
+    // it closes, or until the header deadline — and only then close (Apache's lingering close).
+    ksvc::task<void> linger(ksvc::recv_stream<ksvc::server_instance>& in) {
+        ::shutdown(fd_, SHUT_WR);
+        lingering_ = true;
+        deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s_.cfg.header_timeout_s);
+        waiting_headers_ = true; // the watchdog ends the stream at the deadline
+        for (std::size_t dropped = 0; dropped < (1u << 20);) {
+            auto lease = co_await in.next();
+            if (!lease) break;
+            dropped += lease->size();
         }
     }
 
@@ -310,8 +328,13 @@ private:
         if (o.result < 0) {
             const auto e = -o.result;
             // EXDEV: a symlink or ".." that leads out of the root; ELOOP: a loop. Both look
-            // like a file that is not there.
-            co_return co_await send_error(e == EACCES || e == EPERM ? 403 : 404, false, q.keep_alive, !head_only);
+            // like a file that is not there. Out of descriptors or memory is the server's
+            // trouble, for now: 503, never a 404 a client might cache.
+            int status = 500;
+            if (e == EACCES || e == EPERM) status = 403;
+            else if (e == EMFILE || e == ENFILE || e == ENOMEM) status = 503;
+            else if (e == ENOENT || e == ENOTDIR || e == EXDEV || e == ELOOP || e == ENAMETOOLONG || e == ENXIO) status = 404;
+            co_return co_await send_error(status, false, q.keep_alive && status < 500, !head_only);
         }
         file_ = static_cast<int>(o.result);
         const bool keep = co_await answer_file(q, path, head_only);
@@ -319,7 +342,8 @@ private:
         co_return keep;
     }
 
-    ksvc::task<bool> answer_file(const http::request& q, const std::string& path, bool head_only) {
+    // `index`: the file is a directory's index.html (the target named the directory).
+    ksvc::task<bool> answer_file(const http::request& q, const std::string& path, bool head_only, bool index = false) {
         // fstat(2) on the open file, right here: it cannot block, and io_uring would run a
         // STATX on an io-wq thread (a wake-up and a context switch per request).
         struct ::stat st{};
@@ -327,7 +351,7 @@ private:
         if (S_ISDIR(st.st_mode)) {
             if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
                 count(301);
-                const std::string loc = "Location: /" + escape_url(q.path) + "/\r\n";
+                const std::string loc = "Location: /" + escape_url(q.path) + "/" + (q.query.empty() ? "" : "?" + q.query) + "\r\n";
                 co_return co_await send_all(http::response_head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
             }
             open_how how{};
@@ -337,16 +361,18 @@ private:
             if (idx.result >= 0) {
                 ::close(std::exchange(file_, static_cast<int>(idx.result)));
                 const std::string index_path = path + "/index.html";
-                co_return co_await answer_file(q, index_path, head_only);
+                co_return co_await answer_file(q, index_path, head_only, true);
             }
             if (!s_.cfg.index) co_return co_await send_error(403, false, q.keep_alive, !head_only);
             co_return co_await send_listing(q, head_only);
         }
         if (!S_ISREG(st.st_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
+        if (q.trailing_slash && !index) co_return co_await send_error(404, false, q.keep_alive, !head_only); // "/file.txt/"
         const std::string modified = http::date(st.st_mtime);
         if (!q.if_modified_since.empty()) {
+            // A date in the future is no valid date (RFC 9110 §13.1.3): ignored, the file is sent.
             const auto since = http::parse_date(q.if_modified_since);
-            if (since && st.st_mtime <= *since) {
+            if (since && *since <= std::time(nullptr) && st.st_mtime <= *since) {
                 count(304);
                 co_return co_await send_all(http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
                     q.keep_alive;
@@ -432,7 +458,7 @@ private:
     int pipe_[2] = {-1, -1};
     std::stop_source stop_, watchdog_stop_;
     std::chrono::steady_clock::time_point deadline_;
-    bool waiting_headers_ = true, timed_out_ = false, done_ = false;
+    bool waiting_headers_ = true, timed_out_ = false, done_ = false, lingering_ = false;
 };
 
 // The whole process's CPU time (every shard, and the kernel's io-wq threads, which count as
