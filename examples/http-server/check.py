@@ -328,6 +328,36 @@ def main():
                 p.kill()
                 p.wait()
 
+        # One client that pipelines requests and reads nothing cannot take the shard's buffers:
+        # one shard with 64 receive buffers; the stalled client asks for a 16 MiB file (its
+        # answer fills the socket buffers at once) and then sends 96 more requests of 4 KiB. A
+        # second client must still be served (an unbounded recv stream held all 64 buffers).
+        with open(os.path.join(root, "huge.dat"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+        p, port = start(server, root, "--buffers", "64", "--shards", "1")
+        try:
+            hog = socket.create_connection(("127.0.0.1", port))
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            hog.setblocking(False)
+            pending = (b"GET /huge.dat HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 4000 + b"\r\n\r\n") * 96
+            t_end = time.time() + 2
+            while pending and time.time() < t_end:  # as much as the socket takes
+                try:
+                    pending = pending[hog.send(pending):]
+                except BlockingIOError:
+                    time.sleep(0.01)
+            time.sleep(0.3)
+            rc, body = curl(port, "--max-time", "3", url(port, "/hello.txt"))
+            check(rc == 0 and body == files["hello.txt"], f"served beside a stalled pipelining client (curl {rc})")
+            hog.close()
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=20)
+            check(p.returncode == 0, f"exit status after the stalled client: {p.returncode}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
         # Bad usage: a clear message, status 2.
         r = subprocess.run([server, "--port", "70000", "--root", root], capture_output=True, text=True)
         check(r.returncode == 2 and "above 65535" in r.stderr, f"bad --port: {r.returncode} {r.stderr!r}")

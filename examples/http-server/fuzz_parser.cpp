@@ -3,7 +3,8 @@
 // number of deterministic mutations of it (for a compiler without libFuzzer).
 //
 // Beyond not crashing, every input must keep the parser's promises:
-// - complete: `consumed` ends the first blank line and is within the limit; the path is
+// - complete: `consumed` ends the first blank line after any leading empty lines and is within
+//   the limit; the path is
 //   relative, has no "." or ".." or empty segment and no NUL; every shorter prefix is incomplete;
 // - refused: one of the statuses the parser documents.
 #include <cstddef>
@@ -41,7 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
     case http::parse_result::complete: {
         if (r.consumed > in.size() || r.consumed > lim.header_bytes) broken("consumed past the input or the limit");
-        if (in.substr(0, r.consumed).find("\r\n\r\n") != r.consumed - 4) broken("consumed is not the first blank line");
+        std::size_t lead = 0;
+        while (in.substr(lead, 2) == "\r\n") lead += 2;
+        lead = std::min(lead, r.consumed - 4); // "\r\n\r\n" alone: its own blank line
+        if (in.substr(lead, r.consumed - lead).find("\r\n\r\n") != r.consumed - lead - 4)
+            broken("consumed is not the first blank line after the leading empty lines");
         const std::string& p = r.req.path;
         if (!p.empty() && (p.front() == '/' || p.back() == '/')) broken("a path that is not relative");
         if (p.find('\0') != std::string::npos) broken("a NUL in the path");

@@ -175,21 +175,22 @@ inline std::string_view absolute_path(std::string_view target, std::string& stor
 //! yet); refused: answer `status` and close; complete: `consumed` bytes form the request.
 inline parse_result parse(std::string_view whole, const limits& lim = {}) {
     using namespace detail;
-    // Empty lines before a request line are ignored (counted in `consumed`).
+    // Empty lines before a request line are ignored (counted in `consumed` and in the limit).
     std::size_t skipped = 0;
-    while (whole.substr(skipped, 2) == "\r\n" && skipped < lim.header_bytes) skipped += 2;
+    while (whole.substr(skipped, 2) == "\r\n" && skipped + 2 < lim.header_bytes) skipped += 2;
     const std::string_view buf = whole.substr(skipped);
+    const std::size_t room = lim.header_bytes - skipped;
     const std::size_t end = buf.find("\r\n\r\n");
     if (end == std::string_view::npos) {
-        if (has_bare_lf(buf.substr(0, lim.header_bytes))) return refuse(400);
+        if (has_bare_lf(buf.substr(0, room))) return refuse(400);
         const std::size_t line_end = buf.find("\r\n");
-        if (line_end == std::string_view::npos && buf.size() >= lim.header_bytes) return refuse(414);
-        if (buf.size() >= lim.header_bytes) return refuse(431);
+        if (line_end == std::string_view::npos && buf.size() >= room) return refuse(414);
+        if (buf.size() >= room) return refuse(431);
         // A request line already known to be bad need not wait for the rest.
         if (!buf.empty() && !is_tchar(buf.front()) && buf != "\r") return refuse(400);
         return {};
     }
-    if (end + 4 > lim.header_bytes) return refuse(buf.find("\r\n") + 2 > lim.header_bytes ? 414 : 431);
+    if (end + 4 > room) return refuse(buf.find("\r\n") + 2 > room ? 414 : 431);
     if (has_bare_lf(buf.substr(0, end + 4))) return refuse(400);
     parse_result r;
     r.consumed = skipped + end + 4;

@@ -220,7 +220,9 @@ private:
     }
 
     ksvc::task<void> serve_requests() {
-        ksvc::recv_stream<ksvc::server_instance> in(inst_, fd_, stop_.get_token());
+        // At most 8 received buffers wait while an answer is being sent: a client that pipelines
+        // requests and reads nothing cannot take the shard's whole buffer ring.
+        ksvc::recv_stream<ksvc::server_instance> in(inst_, fd_, stop_.get_token(), 0, 8);
         std::string buf;
         const http::limits lim{};
         for (;;) {

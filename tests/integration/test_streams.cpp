@@ -301,6 +301,49 @@ BOOST_DATA_TEST_CASE(what_arrived_before_a_stop_is_still_yielded, bdata::make(st
     BOOST_TEST(inst.buffers().in_use() == 0u);
 }
 
+// A consumer that stops taking holds at most max_queued leases: at the bound the request is
+// cancelled, the rest of the bytes wait in the socket, and the stream is armed again once the
+// queue is taken — every byte arrives once, in order, and the ring is never emptied.
+BOOST_DATA_TEST_CASE(a_stalled_consumer_holds_at_most_max_queued_buffers, bdata::make(stream_configs()), c) {
+    configured k(c, 16, 64);
+    k.o.buffer_incremental = false; // whole buffers: a completion per 64 bytes
+    server_instance inst(k.o);
+    auto [cl, sv] = tcp_pair();
+    const std::string msg = pattern(1600, 5); // 25 buffers' worth: more than the ring holds
+    std::string got;
+    std::size_t held_while_stalled = 0;
+    std::uint64_t rearms = 0;
+    stream_end end = stream_end::running;
+    BOOST_REQUIRE(::send(cl, "!", 1, 0) == 1);
+    sync_wait(inst, [&]() -> task<void> {
+        recv_stream<server_instance> in(inst, sv.fd, {}, 0, 4);
+        auto first = co_await in.next(); // armed
+        if (!first) co_return;
+        got.append(reinterpret_cast<const char*>(first->data().data()), first->data().size());
+        first.reset();
+        // 100 bytes at a time (two buffers each), while the consumer takes nothing.
+        std::thread sender([&, fd = cl.fd] {
+            for (std::size_t at = 0; at < msg.size(); at += 100) {
+                ::send(fd, msg.data() + at, 100, 0);
+                std::this_thread::sleep_for(2ms);
+            }
+            ::shutdown(fd, SHUT_WR);
+        });
+        (void)co_await ksvc::async(inst, op::timeout(150ms));
+        held_while_stalled = inst.buffers().in_use();
+        sender.join();
+        while (auto l = co_await in.next()) got.append(reinterpret_cast<const char*>(l->data().data()), l->data().size());
+        rearms = in.rearms();
+        end = in.end();
+    }());
+    // The bound, plus what arrived before the cancel reached the kernel.
+    BOOST_TEST(held_while_stalled <= 8u);
+    BOOST_TEST(got == std::string("!") + msg);
+    BOOST_TEST(end == stream_end::peer_closed);
+    BOOST_TEST(rearms >= 1u);
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+}
+
 // A stream destroyed while its request is in flight and items wait untaken: the request is
 // cancelled and awaited, the queued connections are closed, the queued buffers recycled.
 BOOST_DATA_TEST_CASE(a_stream_destroyed_while_armed_releases_everything, bdata::make(stream_configs()), c) {

@@ -417,9 +417,10 @@ public:
     //! thread, any mode): an inline owner blocked in run_once() returns to its caller.
     void wake() noexcept { p_.doorbell.notify(); }
     //! Removes `r` if it is still waiting (any thread); afterwards the loop never reads it.
-    void withdraw_cancel(cancel_request& r) noexcept {
+    //! True if it was waiting (so it never reached its target).
+    bool withdraw_cancel(cancel_request& r) noexcept {
         std::lock_guard lock(cancel_mutex_);
-        if (!r.queued) return;
+        if (!r.queued) return false;
         for (cancel_request** p = &cancels_; *p; p = &(*p)->next)
             if (*p == &r) {
                 *p = r.next;
@@ -427,6 +428,7 @@ public:
             }
         r.queued = false;
         cancel_pending_.store(cancels_ != nullptr, std::memory_order_release);
+        return true;
     }
 
     //! Inline mode: loops until stop() (from any thread) — blocking in the kernel when idle.

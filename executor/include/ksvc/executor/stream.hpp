@@ -175,6 +175,13 @@ protected:
     // (Re)submits the request. Returns false (and ends the stream) if the instance refuses it.
     bool arm() {
         if (stop_.stop_requested()) return end_with(stream_end::cancelled, std::errc::operation_canceled);
+        // A throttle's cancel for the last request (which then ended another way) must not reach
+        // this one: withdrawn while it waits, it never will. Already taken by the loop, it may
+        // still: throttled_ stays, and the -ECANCELED it would cause re-arms instead of ending.
+        if (inst_.loop().withdraw_cancel(cancel_)) {
+            std::lock_guard lock(mutex_);
+            throttled_ = false;
+        }
         armed_.store(true, std::memory_order_seq_cst);
         if (const std::error_code ec = submit_retrying(inst_, arm_)) {
             armed_.store(false, std::memory_order_release);
@@ -190,6 +197,13 @@ protected:
     [[nodiscard]] bool idle() const noexcept {
         std::lock_guard lock(mutex_);
         return !armed_.load(std::memory_order_acquire) && head_ == queue_.size();
+    }
+
+    [[nodiscard]] bool stop_requested() const noexcept { return stop_.stop_requested(); }
+    // Whether the request's end came from the queue bound (max_queued): cleared when asked.
+    bool take_throttled() noexcept {
+        std::lock_guard lock(mutex_);
+        return std::exchange(throttled_, false);
     }
 
     // co_await next_completion(): the oldest completion not yet taken.
@@ -250,6 +264,9 @@ protected:
     capture_fn capture_;
     frame_arena frames_, pause_frames_;
     std::uint64_t rearms_ = 0, retries_ = 0;
+    // Items delivered and not yet taken at which the request is cancelled (0: no bound): a
+    // consumer that stops taking then holds at most this many, the rest waits in the kernel.
+    std::size_t max_queued_ = 0;
 
 private:
     task<void> pause_impl(std::allocator_arg_t, arena_allocator<std::byte>, std::chrono::milliseconds d) {
@@ -260,6 +277,7 @@ private:
         auto* s = static_cast<stream_core*>(self);
         std::coroutine_handle<> h;
         scheduler* sched = nullptr;
+        bool throttle = false;
         {
             std::lock_guard lock(s->mutex_);
             try {
@@ -272,8 +290,14 @@ private:
             if (!c.more()) {
                 s->armed_.store(false, std::memory_order_release);
                 s->final_cv_.notify_all(); // under the lock: the stream may go once it is released
+            } else if (s->max_queued_ && !s->throttled_ && s->queue_.size() - s->head_ >= s->max_queued_) {
+                s->throttled_ = throttle = true;
             }
         }
+        // Still armed (`more`): its final completion is yet to come, so the stream cannot be
+        // gone. The request ends with -ECANCELED and next() arms it again once the consumer has
+        // taken what is queued.
+        if (throttle) s->inst_.loop().request_cancel(s->cancel_);
         if (h) sched->post(h); // after the lock, `s` is not touched again
     }
 
@@ -296,6 +320,7 @@ private:
     std::condition_variable final_cv_;
     std::vector<arrival<Extra>> queue_;
     std::size_t head_ = 0;
+    bool throttled_ = false;
     std::coroutine_handle<> waiting_;
     scheduler* sched_ = nullptr;
 };
@@ -367,6 +392,12 @@ private:
 
 //! Bytes from a connected socket as leases of the instance's provided buffers, one per
 //! next() (a bundle lease may span several buffers). Ends peer_closed at the peer's shutdown.
+//!
+//! At most `max_queued` leases wait untaken (default 64; 0: no bound): at the bound the
+//! request is cancelled and armed again when next() has taken them, so a consumer that stops
+//! taking — a connection whose answers wait for a slow peer — cannot hold every buffer of the
+//! ring while its peer keeps sending. The unread bytes wait in the socket (TCP pushes back on the
+//! peer); none is lost or reordered. rearms() counts these too.
 template <class Instance>
 class recv_stream : public detail::coro::stream_core<Instance,
                                                       decltype(std::declval<typename Instance::buffer_type&>().take(std::declval<const completion_entry&>()))> {
@@ -379,10 +410,17 @@ class recv_stream : public detail::coro::stream_core<Instance,
 public:
     using lease = decltype(std::declval<provider&>().take(std::declval<const completion_entry&>()));
 
-    recv_stream(Instance& inst, int fd, std::stop_token stop = {}, int flags = 0)
-        : core(inst, op::recv_multishot(fd, shared_group(inst), flags), std::move(stop), &capture) {}
-    recv_stream(Instance& inst, direct_fd fd, std::stop_token stop = {}, int flags = 0)
-        : core(inst, op::recv_multishot(fd, shared_group(inst), flags), std::move(stop), &capture) {}
+    static constexpr std::size_t default_max_queued = 64;
+
+    recv_stream(Instance& inst, int fd, std::stop_token stop = {}, int flags = 0, std::size_t max_queued = default_max_queued)
+        : core(inst, op::recv_multishot(fd, shared_group(inst), flags), std::move(stop), &capture) {
+        this->max_queued_ = max_queued;
+    }
+    recv_stream(Instance& inst, direct_fd fd, std::stop_token stop = {}, int flags = 0,
+                std::size_t max_queued = default_max_queued)
+        : core(inst, op::recv_multishot(fd, shared_group(inst), flags), std::move(stop), &capture) {
+        this->max_queued_ = max_queued;
+    }
     ~recv_stream() {
         this->finish();
         this->drain_untaken([](const completion_entry&) noexcept {}); // the queued leases go back
@@ -427,6 +465,10 @@ private:
                 co_return std::nullopt;
             }
             if (c.more()) continue;
+            if (this->take_throttled() && c.result == -ECANCELED && !this->stop_requested()) {
+                ++this->rearms_; // ended by the queue bound: everything queued was taken, arm again
+                continue;
+            }
             if (c.result == -ENOBUFS) {
                 // Every buffer is leased: at once the first time (leases drop all the time),
                 // after 1 ms when it happens again with nothing received in between.
