@@ -154,6 +154,8 @@ inline submit_entry send_zc(int fd, const void* buf, std::uint32_t len, int flag
 inline submit_entry send_auto(int fd, const void* buf, std::uint32_t len, int flags = 0) noexcept {
     return detail::make(operation::send_auto, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, static_cast<std::uint32_t>(flags));
 }
+//! send_zc of a msghdr's iovecs: the same two completions (zc_copied_aux in the notification
+//! when the kernel copied). Keep the msghdr and its buffers until the notification.
 inline submit_entry sendmsg_zc(int fd, const msghdr* m, int flags = 0) noexcept {
     return detail::make(operation::sendmsg_zc, static_cast<std::uint64_t>(fd), detail::ptr(m), static_cast<std::uint32_t>(flags));
 }

@@ -570,7 +570,9 @@ inline translation translate(const submit_entry& e, route_info r, io_uring_sqe& 
     sl.post = sl.posts_notif = false; // set by the translations that need them
     translation t = op ? translate_operation(e, r.emulated, s, sl, env) : translate_syscall(e, r.op, s, sl, env);
     if (t.kind != outcome::queued) return t;
-    if (op && e.number() == static_cast<std::uint32_t>(operation::send_zc) && env.zc_report_usage)
+    // Both zero-copy sends ask the kernel to say in the notification whether it copied.
+    if (op && (e.number() == static_cast<std::uint32_t>(operation::send_zc) ||
+               e.number() == static_cast<std::uint32_t>(operation::sendmsg_zc)) && env.zc_report_usage)
         s.ioprio |= send_zc_report_usage;
     // entry_flags modifiers mirror IOSQE_* from bit 8 (fixed_file, drain, link, hardlink, async,
     // buffer_select); skip_success is ksvc's own: the CQE still arrives, so the slot is released.
