@@ -1,6 +1,7 @@
 // ksvc-echo-server-check SERVER — drives the echo server as an outside client would: starts it
 // on a free port (--json), echoes 64 connections × 64 KiB of varied bytes through it (every
-// byte checked), then sends SIGINT with connections still open and expects a clean exit (status
+// byte checked) and 8 MiB to a slow reader whose full window makes the server's sends short,
+// then sends SIGINT with connections still open and expects a clean exit (status
 // 0, every connection counted, nothing left open). Exit 0 when all holds, 1 otherwise.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
     const pid_t pid = ::fork();
     if (pid == 0) {
         ::dup2(out[1], 1);
-        ::execl(argv[1], argv[1], "--port", "0", "--json", "--max-conns", "1000", "--buffers", "256", nullptr);
+        ::execl(argv[1], argv[1], "--port", "0", "--json", "--max-conns", "1000", "--buffers", "256", "--buffer-size", "65536", nullptr);
         ::_exit(127);
     }
     ::close(out[1]);
@@ -92,6 +93,30 @@ int main(int argc, char** argv) {
         if (!done) ::usleep(50);
     }
     for (int i = 0; i < conns; ++i) check(got[i] == sent[i], "connection " + std::to_string(i) + ": the echo differs");
+    // A slow reader with a tiny receive buffer: the server's sends meet a full window and come
+    // back short; the rest must follow, every byte in order.
+    constexpr std::size_t slow_bytes = 8 << 20;
+    {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int small = 4096;
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        check(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "connect (slow reader)");
+        std::string s, g;
+        for (std::size_t k = 0; k < slow_bytes; ++k) s.push_back(static_cast<char>((k * 13 + k / 1031) & 0xff));
+        std::size_t at = 0;
+        for (int round = 0; g.size() < slow_bytes && round < 400000; ++round) {
+            if (at < slow_bytes) {
+                const ssize_t w = ::send(fd, s.data() + at, std::min<std::size_t>(65536, slow_bytes - at), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w > 0) at += static_cast<std::size_t>(w);
+            }
+            char buf[700];
+            const ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (r > 0) g.append(buf, static_cast<std::size_t>(r));
+            ::usleep(20);
+        }
+        check(g == s, "slow reader: the echo differs (" + std::to_string(g.size()) + " bytes back)");
+        ::close(fd);
+    }
     // Half the clients hang up first; the rest are open when SIGINT arrives.
     for (int i = 0; i < conns / 2; ++i) ::close(fds[i]);
     ::usleep(100000);
@@ -100,9 +125,10 @@ int main(int argc, char** argv) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status " + std::to_string(status));
-    check(field(exit_line, "accepted") == conns, "accepted: " + exit_line);
-    check(field(exit_line, "closed") == conns, "closed: " + exit_line);
-    check(field(exit_line, "bytes") == static_cast<long>(conns * bytes), "bytes: " + exit_line);
+    check(field(exit_line, "accepted") == conns + 1, "accepted: " + exit_line);
+    check(field(exit_line, "closed") == conns + 1, "closed: " + exit_line);
+    check(field(exit_line, "bytes") == static_cast<long>(conns * bytes + slow_bytes), "bytes: " + exit_line);
+    check(field(exit_line, "short_sends") > 0, "no short send reached the server (slow reader): " + exit_line);
     check(field(exit_line, "tier_io_uring") > 0, "tier counters: " + exit_line);
     for (int i = conns / 2; i < conns; ++i) {
         char b;

@@ -143,17 +143,17 @@ public:
         if (json) {
             std::fprintf(f,
                          "{\"phase\":\"exit\",\"accepted\":%llu,\"rejected\":%llu,\"closed\":%llu,\"bytes\":%llu,"
-                         "\"recvs\":%llu,\"rearms\":%llu,\"enobufs\":%llu,\"tier_shared_page\":%llu,\"tier_io_uring\":%llu,"
+                         "\"recvs\":%llu,\"rearms\":%llu,\"enobufs\":%llu,\"short_sends\":%llu,\"tier_shared_page\":%llu,\"tier_io_uring\":%llu,"
                          "\"tier_worker_pool\":%llu,\"tier_legacy\":%llu,\"utime_us\":%llu,\"stime_us\":%llu}\n",
-                         u(accepted_), u(rejected_), u(closed_), u(bytes_), u(recvs_), u(rearms_), u(enobufs_),
+                         u(accepted_), u(rejected_), u(closed_), u(bytes_), u(recvs_), u(rearms_), u(enobufs_), u(short_sends_),
                          u(loop.executed(tier::shared_page)), u(loop.executed(tier::io_uring)),
                          u(loop.executed(tier::worker_pool)), u(loop.executed(tier::legacy)), u(utime()), u(stime()));
             return;
         }
         std::fprintf(f, "connections: %llu accepted, %llu rejected (over --max-conns), %llu closed\n", u(accepted_),
                      u(rejected_), u(closed_));
-        std::fprintf(f, "echoed: %llu bytes in %llu receives; %llu recv streams re-armed (%llu for want of buffers)\n",
-                     u(bytes_), u(recvs_), u(rearms_), u(enobufs_));
+        std::fprintf(f, "echoed: %llu bytes in %llu receives; %llu recv streams re-armed (%llu for want of buffers); %llu short sends\n",
+                     u(bytes_), u(recvs_), u(rearms_), u(enobufs_), u(short_sends_));
         std::fprintf(f, "entries per tier: shared_page %llu, io_uring %llu, worker_pool %llu, legacy %llu\n",
                      u(loop.executed(tier::shared_page)), u(loop.executed(tier::io_uring)),
                      u(loop.executed(tier::worker_pool)), u(loop.executed(tier::legacy)));
@@ -351,6 +351,8 @@ private:
             maybe_close(i);
             return;
         }
+        // A short send (the peer's window was full): the rest goes in the next one.
+        if (k.sent + static_cast<std::size_t>(c.result) < k.out.front().data().size()) ++short_sends_;
         k.sent += static_cast<std::size_t>(c.result);
         if (k.sent == k.out.front().data().size()) {
             k.out.erase(k.out.begin()); // the buffer goes back to the ring
@@ -379,7 +381,7 @@ private:
     std::size_t open_ = 0;
     std::int64_t last_accept_error_ = 0;
     bool accept_armed_ = false, accept_retrying_ = false, stopping_ = false, failed_ = false, recycled_ = false;
-    std::uint64_t accepted_ = 0, rejected_ = 0, closed_ = 0, bytes_ = 0, recvs_ = 0, rearms_ = 0, enobufs_ = 0;
+    std::uint64_t accepted_ = 0, rejected_ = 0, closed_ = 0, bytes_ = 0, recvs_ = 0, rearms_ = 0, enobufs_ = 0, short_sends_ = 0;
 };
 
 int listen_on(const config& cfg, int& port) {
