@@ -556,19 +556,36 @@ task<std::int64_t> recv_one(default_instance& inst, int fd, std::stop_token st) 
     co_return (co_await async(inst, sys::recvfrom(fd, &b, 1, 0), st)).result;
 }
 
+// Entries the loop has placed in any tier (relaxed atomics: readable from any thread).
+template <class I>
+std::uint64_t placed(I& inst) {
+    std::uint64_t n = 0;
+    for (tier t : {tier::shared_page, tier::io_uring, tier::worker_pool, tier::legacy}) n += inst.loop().executed(t);
+    return n;
+}
+
 BOOST_DATA_TEST_CASE(blocked_awaits_cancelled_from_another_thread, bdata::make(backend_configs()), c) {
     default_instance inst(options_for(c));
     pipe_pair p;
     auto [client, server] = tcp_pair();
     for (int which = 0; which < 2; ++which) {
         std::stop_source source;
+        const std::uint64_t before = placed(inst);
+        bool was_in_flight = false;
+        // The stop comes once the loop has placed the read (so it is in flight, not merely
+        // about to be submitted) and has had time to block on it.
         std::thread stopper([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (placed(inst) == before && std::chrono::steady_clock::now() < give_up)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            was_in_flight = placed(inst) > before;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
             source.request_stop();
         });
         const std::int64_t r = which == 0 ? sync_wait(inst, read_one(inst, p.r, source.get_token()))
                                           : sync_wait(inst, recv_one(inst, server, source.get_token()));
         stopper.join();
+        BOOST_TEST(was_in_flight);
         BOOST_TEST(r == -ECANCELED);
     }
     // Both descriptors still serve, and a completed await keeps its result despite a later stop.

@@ -301,6 +301,39 @@ BOOST_DATA_TEST_CASE(what_arrived_before_a_stop_is_still_yielded, bdata::make(st
     BOOST_TEST(inst.buffers().in_use() == 0u);
 }
 
+// A peer that resets the connection in the middle of the stream (SO_LINGER 0: RST, not FIN): what
+// arrived before is yielded, then the stream ends `error` with ECONNRESET — natively, emulated
+// and on epoll — and no lease is left behind.
+BOOST_DATA_TEST_CASE(a_peer_reset_ends_the_stream_with_econnreset, bdata::make(stream_configs()), c) {
+    configured k(c, 16, 256);
+    server_instance inst(k.o);
+    auto [cl, sv] = tcp_pair();
+    const std::string msg = pattern(700, 4);
+    std::string got;
+    stream_end end = stream_end::running;
+    std::error_code why;
+    sync_wait(inst, [&]() -> task<void> {
+        recv_stream<server_instance> in(inst, sv.fd);
+        BOOST_REQUIRE(::send(cl, msg.data(), msg.size(), 0) == static_cast<ssize_t>(msg.size()));
+        while (got.size() < msg.size()) {
+            auto l = co_await in.next();
+            if (!l) co_return;
+            got.append(reinterpret_cast<const char*>(l->data().data()), l->data().size());
+        }
+        const linger reset{1, 0};
+        ::setsockopt(cl.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        ::close(cl.fd);
+        cl.fd = -1;
+        while (auto l = co_await in.next()) got.append(reinterpret_cast<const char*>(l->data().data()), l->data().size());
+        end = in.end();
+        why = in.error();
+    }());
+    BOOST_TEST(got == msg);
+    BOOST_TEST(end == stream_end::error);
+    BOOST_TEST((why == std::errc::connection_reset), why.message());
+    BOOST_TEST(inst.buffers().in_use() == 0u);
+}
+
 // A consumer that stops taking holds at most max_queued leases: at the bound the request is
 // cancelled, the rest of the bytes wait in the socket, and the stream is armed again once the
 // queue is taken — every byte arrives once, in order, and the ring is never emptied.
