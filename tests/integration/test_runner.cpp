@@ -3,6 +3,7 @@
 // SIGTERM stopping everything with nothing leaked, and a shard's exception stopping the rest.
 #include <boost/test/unit_test.hpp>
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -143,6 +144,67 @@ BOOST_AUTO_TEST_CASE(two_shards_serve_exchange_messages_and_stop_on_one_signal) 
     BOOST_TEST(pings[1] == 10);
     BOOST_TEST(r.cpu_us().size() == 2u);
     // Both rings, both listeners and every accepted socket are gone.
+    port.fd.reset();
+    BOOST_TEST(open_fds() == fds_before - 1);
+}
+
+// SIGTERM with 12 connections open and idle in their recv streams, and one whose echo is under
+// way: run() returns, every accepted socket is closed (the clients read the end of the stream),
+// both rings and listeners are gone; and each shard ran pinned to its own CPU.
+BOOST_AUTO_TEST_CASE(one_signal_with_connections_open_leaves_nothing_behind) {
+    reserved_port port;
+    const std::size_t fds_before = open_fds();
+    runner_options o;
+    o.shards = 2;
+    o.instance.buffer_count = 64;
+    sharded_runner<> r(o);
+    std::array<std::atomic<bool>, 2> listening{};
+    std::array<std::atomic<int>, 2> pinned_to{};
+    pinned_to[0] = pinned_to[1] = -2;
+    constexpr int clients = 12;
+    std::vector<unique_fd> open_clients;
+    std::atomic<int> echoed{0};
+
+    std::thread load([&] {
+        block_stop_signals_here();
+        while (!listening[0] || !listening[1]) std::this_thread::sleep_for(1ms);
+        for (int i = 0; i < clients; ++i) {
+            unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            if (::connect(c, reinterpret_cast<const sockaddr*>(&port.addr), sizeof port.addr) != 0) continue;
+            char b[4];
+            timeval tv{5, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (::send(c, "ping", 4, 0) == 4 && ::recv(c, b, 4, MSG_WAITALL) == 4) ++echoed;
+            open_clients.push_back(std::move(c)); // stays open, idle
+        }
+        ::kill(::getpid(), SIGTERM);
+    });
+
+    r.run([&](shard& sh) -> task<void> {
+        cpu_set_t mine;
+        if (::sched_getaffinity(0, sizeof mine, &mine) == 0) { // the one CPU it may run on, or -1
+            pinned_to[sh.index()] = -1;
+            for (int cpu = 0; CPU_COUNT(&mine) == 1 && cpu < CPU_SETSIZE; ++cpu)
+                if (CPU_ISSET(cpu, &mine)) pinned_to[sh.index()] = cpu;
+        }
+        const int l = sh.listen(port.addr);
+        listening[sh.index()] = true;
+        accept_stream<server_instance> conns(sh.instance(), l, sh.stop_token());
+        while (auto fd = co_await conns.next()) sh.spawn(echo(sh, *fd));
+    });
+    load.join();
+
+    BOOST_TEST(echoed == clients);
+    for (const unique_fd& c : open_clients) {
+        char b;
+        BOOST_TEST(::recv(c, &b, 1, 0) == 0); // the server closed it: end of stream, not a hang
+    }
+    if (process::usable_cpus() >= 2) {
+        BOOST_TEST(pinned_to[0] >= 0);
+        BOOST_TEST(pinned_to[1] >= 0);
+        BOOST_TEST(pinned_to[0] != pinned_to[1]);
+    }
+    open_clients.clear();
     port.fd.reset();
     BOOST_TEST(open_fds() == fds_before - 1);
 }
