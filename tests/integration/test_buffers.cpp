@@ -1,7 +1,8 @@
 // Buffer policies wired to the backend: a provided buffer ring (recv_select, recv_multishot,
 // ENOBUFS and recovery, incremental consumption) and registered buffers (READ_FIXED /
 // WRITE_FIXED, and the fallback when RLIMIT_MEMLOCK refuses the registration), over real
-// loopback sockets and files, in both dispatch modes.
+// loopback sockets and files, under the resource ring setups (basic in both modes, DEFER_TASKRUN
+// inline, SQPOLL, a 4-entry ring).
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -37,7 +38,7 @@ using namespace std::chrono_literals;
 using provided_instance = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, provided_buffer_ring>;
 using fixed_instance = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, registered_buffers>;
 
-const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
+const std::vector<ring_setup>& modes = ring_setups();
 
 //! This kernel, or a snapshot of 5.15: no registered buffer rings (5.19) and no native
 //! multishot recv (6.0), so the ring is fed by PROVIDE_BUFFERS SQEs and streams are emulated.
@@ -47,11 +48,11 @@ const capabilities& kernel_5_15() {
 }
 const std::vector<bool> legacy_or_not = {false, true};
 
-instance_options options(dispatch_mode m, std::size_t count, std::size_t size, bool incremental = true,
+instance_options options(const ring_setup& m, std::size_t count, std::size_t size, bool incremental = true,
                          bool legacy = false) {
     instance_options o;
     if (legacy) o.caps = &kernel_5_15();
-    o.mode = m;
+    m.apply(o);
     o.buffer_count = count;
     o.buffer_size = size;
     o.buffer_group = 3;
@@ -394,6 +395,7 @@ BOOST_DATA_TEST_CASE(registered_buffers_read_and_write_fixed, bdata::make(modes)
     // The first drive registers the pool (threaded: the loop thread already did).
     BOOST_TEST(inst.call(op::nop()).ok());
     BOOST_REQUIRE(inst.buffers().is_registered());
+    BOOST_TEST((inst.features().setup_flags & mode.setup_flags) == mode.setup_flags); // the setup asked for
     const submit_entry we = op::write_fixed(f, w, 8192, 0);
     BOOST_TEST(we.number() == static_cast<std::uint32_t>(operation::write_fixed));
     BOOST_REQUIRE(!inst.submit(op::tagged(we, 1)));
@@ -474,7 +476,7 @@ BOOST_AUTO_TEST_CASE(registration_refused_by_memlock_falls_back_to_plain_io) {
         rlimit lim{512 * 1024, 512 * 1024};
         if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(10);
         if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(11);
-        instance_options o = options(dispatch_mode::inline_mode, 4, 1 << 20);
+        instance_options o = options(ring_setups()[1], 4, 1 << 20);
         static std::string logged;
         o.ring.log = [](std::string_view line) noexcept { logged += std::string(line) + "\n"; };
         fixed_instance inst(o);
@@ -573,7 +575,7 @@ BOOST_AUTO_TEST_CASE(registered_pool_on_huge_pages_is_charged_its_own_size) {
         rlimit lim{3 * 1024 * 1024 + 512 * 1024, 3 * 1024 * 1024 + 512 * 1024};
         if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(10);
         if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(11);
-        fixed_instance inst(options(dispatch_mode::inline_mode, 3, 1 << 20));
+        fixed_instance inst(options(ring_setups()[1], 3, 1 << 20));
         if (!inst.call(op::nop()).ok()) ::_exit(12);
         if (!inst.buffers().is_registered()) ::_exit(13);
         ::_exit(0);

@@ -1,7 +1,8 @@
 // Fixed files: a sparse registered table (io_uring_backend<fixed_files<N>>), multishot accept and
 // openat straight into it, I/O on direct descriptors, fixed_fd_install, close direct — and the
 // refusals: a direct descriptor never reaches a worker, a chain using one is refused whole.
-// Real loopback sockets and files, both dispatch modes.
+// Real loopback sockets and files, under the resource ring setups (basic in both modes,
+// DEFER_TASKRUN inline, SQPOLL, a 4-entry ring).
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -30,11 +31,11 @@ using namespace std::chrono_literals;
 using files_instance = instance<probe_router, fixed_file_io_uring, fixed_pool, eventfd_notifier, heap_buffers>;
 using tiny_table = instance<probe_router, io_uring_backend<fixed_files<2>>, fixed_pool, eventfd_notifier, heap_buffers>;
 
-const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
+const std::vector<ring_setup>& modes = ring_setups();
 
-instance_options mode_options(dispatch_mode m) {
+instance_options mode_options(const ring_setup& m) {
     instance_options o;
-    o.mode = m;
+    m.apply(o);
     return o;
 }
 
@@ -48,6 +49,8 @@ BOOST_AUTO_TEST_SUITE(fixed_files_table)
 
 BOOST_DATA_TEST_CASE(multishot_accept_into_the_table_then_echo_through_direct_descriptors, bdata::make(modes), mode) {
     files_instance inst(mode_options(mode));
+    BOOST_TEST(inst.call(op::nop()).ok());
+    BOOST_TEST((inst.features().setup_flags & mode.setup_flags) == mode.setup_flags); // the setup asked for
     BOOST_TEST(inst.call(op::nop()).ok()); // inline: the first drive registers the table
     BOOST_TEST(inst.features().fixed_files == 1024u);
     loopback_listener l;

@@ -31,7 +31,7 @@ namespace ksvc::test::zero_copy {
 namespace bdata = boost::unit_test::data;
 using namespace std::chrono_literals;
 
-const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
+const std::vector<ring_setup>& modes = ring_setups();
 
 std::string pattern(std::size_t n) {
     std::string s(n, '\0');
@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_SUITE(zero_copy_send)
 
 BOOST_DATA_TEST_CASE(send_auto_to_a_loopback_peer_is_a_plain_send, bdata::make(modes), mode) {
     instance_options o;
-    o.mode = mode;
+    mode.apply(o);
     default_instance inst(o);
     auto [client, server] = tcp_pair();
     BOOST_TEST(send_once(inst, client, server, pattern(64 * 1024)) == 1u);
@@ -97,7 +97,7 @@ BOOST_DATA_TEST_CASE(send_auto_to_a_loopback_peer_is_a_plain_send, bdata::make(m
 // kernel's SEND_ZC runs (and, to a loopback peer, reports that it copied); below it, plain send.
 BOOST_DATA_TEST_CASE(send_auto_uses_send_zc_from_the_threshold, bdata::make(modes), mode) {
     instance_options o;
-    o.mode = mode;
+    mode.apply(o);
     o.ring.zc_threshold = 4096;
     o.ring.zc_local_peers = true;
     default_instance inst(o);
@@ -116,7 +116,7 @@ BOOST_DATA_TEST_CASE(send_zc_and_sendmsg_zc_report_that_the_kernel_copied, bdata
         return;
     }
     instance_options o;
-    o.mode = mode;
+    mode.apply(o);
     default_instance inst(o);
     auto [client, server] = tcp_pair();
     std::string a = pattern(20000), b = pattern(3000) + "tail";
@@ -149,7 +149,7 @@ BOOST_DATA_TEST_CASE(send_zc_and_sendmsg_zc_report_that_the_kernel_copied, bdata
 
 BOOST_DATA_TEST_CASE(send_auto_on_a_unix_socket_is_a_plain_send, bdata::make(modes), mode) {
     instance_options o;
-    o.mode = mode;
+    mode.apply(o);
     o.ring.zc_threshold = 1;
     default_instance inst(o);
     int sv[2];
@@ -224,7 +224,7 @@ BOOST_DATA_TEST_CASE(teardown_with_send_zc_and_a_multishot_recv_in_flight, bdata
     {
         using I = instance<probe_router, basic_io_uring, fixed_pool, eventfd_notifier, provided_buffer_ring>;
         instance_options o;
-        o.mode = mode;
+        mode.apply(o);
         o.buffer_count = 8;
         o.buffer_size = 256;
         I inst(o);

@@ -49,6 +49,35 @@ inline const std::vector<run_config>& run_configs() {
     return v;
 }
 
+//! The ring setups the resource suites (buffers, fixed files, zero-copy) run under: the basic
+//! ring in both modes, single issuer + DEFER_TASKRUN inline, SQPOLL, and a 4-entry ring (its
+//! SQ fills: entries, and legacy PROVIDE_BUFFERS refills, carry over). Converts to its mode.
+struct ring_setup {
+    const char* name;
+    dispatch_mode mode;
+    unsigned entries = 256;
+    std::size_t submit_capacity = 4096;
+    std::uint32_t setup_flags = 0;
+    operator dispatch_mode() const noexcept { return mode; }
+    void apply(instance_options& o) const {
+        o.mode = mode;
+        o.ring.entries = entries;
+        o.submit_capacity = submit_capacity;
+        o.ring.setup_flags |= setup_flags;
+    }
+};
+inline std::ostream& operator<<(std::ostream& os, const ring_setup& s) { return os << s.name; }
+inline const std::vector<ring_setup>& ring_setups() {
+    static const std::vector<ring_setup> v = {
+        {"threaded/basic", dispatch_mode::threaded},
+        {"inline/basic", dispatch_mode::inline_mode},
+        {"inline/defer-taskrun", dispatch_mode::inline_mode, 256, 4096, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN},
+        {"threaded/sqpoll", dispatch_mode::threaded, 256, 4096, IORING_SETUP_SQPOLL},
+        {"inline/ring4", dispatch_mode::inline_mode, 4, 8},
+    };
+    return v;
+}
+
 //! The configurations of the suites that also run on the epoll backend (sockets, pipes): every
 //! ring configuration, plus default_instance with io_uring refused, in both modes (ring4: four
 //! entries in flight, so the backend fills and entries carry over), one-shot and edge-triggered.
