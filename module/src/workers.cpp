@@ -204,10 +204,37 @@ void fixed_pool::shutdown() noexcept {
 }
 
 detail::interruptible_slot::found fixed_pool::cancel(std::uint64_t corr_id) noexcept {
+    if (corr_id == 0) return detail::interruptible_slot::found::no;
     for (std::size_t i = 0; i < threads_.size(); ++i)
         if (slots_[i].cancel(corr_id) == detail::interruptible_slot::found::signalled)
             return detail::interruptible_slot::found::signalled;
-    return detail::interruptible_slot::found::no;
+    std::lock_guard lock(marks_mutex_);
+    if (std::find(marks_.begin(), marks_.end(), corr_id) == marks_.end()) {
+        try {
+            marks_.push_back(corr_id);
+        } catch (...) {
+            return detail::interruptible_slot::found::no; // no mark: the entry runs, as before
+        }
+        mark_count_.store(marks_.size(), std::memory_order_release);
+    }
+    return detail::interruptible_slot::found::no; // asked again next turn: it may start meanwhile
+}
+
+void fixed_pool::forget_cancel(std::uint64_t corr_id) noexcept {
+    if (mark_count_.load(std::memory_order_acquire) == 0) return;
+    std::lock_guard lock(marks_mutex_);
+    marks_.erase(std::remove(marks_.begin(), marks_.end(), corr_id), marks_.end());
+    mark_count_.store(marks_.size(), std::memory_order_release);
+}
+
+bool fixed_pool::take_mark(std::uint64_t corr_id) noexcept {
+    if (corr_id == 0 || mark_count_.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard lock(marks_mutex_);
+    const auto it = std::find(marks_.begin(), marks_.end(), corr_id);
+    if (it == marks_.end()) return false;
+    marks_.erase(it);
+    mark_count_.store(marks_.size(), std::memory_order_release);
+    return true;
 }
 
 void fixed_pool::run(std::size_t index) noexcept {
@@ -229,7 +256,8 @@ void fixed_pool::run(std::size_t index) noexcept {
             active_.fetch_sub(1, std::memory_order_release);
             for (const completion_entry& c : done) out_.try_push(c); // room: counted at enqueue
         } else {
-            const completion_entry c = slots_[index].run(e);
+            // Cancelled while it waited in the queue: completed without running.
+            const completion_entry c = take_mark(e.corr_id) ? make_completion(e, -ECANCELED) : slots_[index].run(e);
             active_.fetch_sub(1, std::memory_order_release);
             out_.try_push(c); // room guaranteed: outstanding <= capacity_
         }

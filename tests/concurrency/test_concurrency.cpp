@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -644,6 +645,68 @@ BOOST_DATA_TEST_CASE(blocked_worker_syscall_cancelled_from_another_thread,
                      bdata::make({dispatch_mode::threaded, dispatch_mode::inline_mode}), mode) {
     cancel_a_blocked_worker<default_instance>(mode);
     cancel_a_blocked_worker<instance<probe_router, basic_io_uring_or_epoll, lazy_pool, eventfd_notifier, heap_buffers>>(mode);
+}
+
+// Tier 2, queued: one worker, blocked in a flock; an fchmod waiting behind it in the queue is
+// cancelled from another thread — it completes -ECANCELED without ever running (the file's mode
+// is unchanged), with fixed_pool and with lazy_pool, in both modes. Then the flock is cancelled
+// too, and an fchmod with the same id runs normally (no cancellation outlives its request).
+template <class Instance>
+task<std::int64_t> chmod_file(Instance& inst, int fd, mode_t m, std::stop_token st) {
+    submit_entry e;
+    e.nr = syscalls::x86_64::fchmod;
+    e.args[0] = static_cast<std::uint64_t>(fd);
+    e.args[1] = m;
+    const completion_entry c = co_await ksvc::async(inst, e, std::move(st));
+    co_return c.result;
+}
+
+template <class Instance>
+void cancel_a_queued_entry(dispatch_mode mode) {
+    instance_options o;
+    o.mode = mode;
+    o.pool.threads = 1;
+    Instance inst(o);
+    BOOST_REQUIRE(inst.router().route(syscalls::x86_64::fchmod).tier == tier::worker_pool);
+    temp_dir d;
+    const std::string path = d.file("queued");
+    unique_fd holder(::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+    unique_fd waiter(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(::fchmod(holder, 0644) == 0);
+    BOOST_REQUIRE(::flock(holder, LOCK_EX) == 0);
+    std::stop_source stop_lock, stop_chmod;
+    std::int64_t lock_result = 1, chmod_result = 1;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(60)); // the flock blocks the worker
+        stop_chmod.request_stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        stop_lock.request_stop();
+    });
+    // Captureless coroutines: their arguments live in their frames (a capturing lambda's
+    // closure would be gone while the spawned task still runs).
+    auto store = [](task<std::int64_t> t, std::int64_t& out) -> task<void> { out = co_await std::move(t); };
+    sync_wait(inst, [](task<void> a, task<void> b) -> task<void> {
+        task_scope both;
+        both.spawn(std::move(a));
+        both.spawn(std::move(b));
+        co_await both.join();
+    }(store(lock_file(inst, waiter, stop_lock.get_token()), lock_result),
+      store(chmod_file(inst, waiter, 0600, stop_chmod.get_token()), chmod_result)));
+    stopper.join();
+    BOOST_TEST(chmod_result == -ECANCELED);
+    BOOST_TEST(lock_result == -ECANCELED);
+    struct ::stat st{};
+    BOOST_REQUIRE(::fstat(holder, &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0644u); // the cancelled fchmod never ran
+    BOOST_TEST(sync_wait(inst, chmod_file(inst, waiter, 0600, std::stop_token{})) == 0);
+    BOOST_REQUIRE(::fstat(holder, &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+}
+
+BOOST_DATA_TEST_CASE(queued_worker_entry_cancelled_without_running,
+                     bdata::make({dispatch_mode::threaded, dispatch_mode::inline_mode}), mode) {
+    cancel_a_queued_entry<default_instance>(mode);
+    cancel_a_queued_entry<instance<probe_router, basic_io_uring_or_epoll, lazy_pool, eventfd_notifier, heap_buffers>>(mode);
 }
 
 // The shared page reads the process's identity at its first answer, not at construction: four

@@ -428,6 +428,8 @@ public:
             }
         r.queued = false;
         cancel_pending_.store(cancels_ != nullptr, std::memory_order_release);
+        // A pool that marks queued entries drops the mark: the id may be reused by new work.
+        if constexpr (requires(W& w) { w.forget_cancel(r.corr_id); }) p_.workers.forget_cancel(r.corr_id);
         return true;
     }
 

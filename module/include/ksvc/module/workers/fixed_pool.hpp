@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <semaphore>
 #include <span>
 #include <system_error>
@@ -45,14 +46,20 @@ public:
     [[nodiscard]] std::size_t queue_capacity() const noexcept { return capacity_; }
 
     static std::size_t default_threads() noexcept;
-    //! Cancellation (the loop's thread): a worker running the entry `corr_id` is interrupted
-    //! (detail::interruptible_slot; ask again while it still runs). A queued entry is not
-    //! removed: it runs when a worker takes it.
+    //! Cancellation (the loop's thread, again each turn while the request waits): a worker
+    //! running the entry `corr_id` is interrupted (detail::interruptible_slot). Otherwise the
+    //! entry may still be queued (or not placed yet): it is marked, and the worker that takes a
+    //! marked entry completes it with -ECANCELED without running it. The queue is lock-free, so a
+    //! queued entry cannot be found in it: the mark lasts until forget_cancel().
     detail::interruptible_slot::found cancel(std::uint64_t corr_id) noexcept;
+    //! The request for `corr_id` is over (its completion came, or it was withdrawn): its mark
+    //! goes, so a later entry reusing the id is not cancelled.
+    void forget_cancel(std::uint64_t corr_id) noexcept;
 
 private:
     static constexpr std::uint32_t chain_marker = 0xffffffffu;
     void run(std::size_t index) noexcept;
+    bool take_mark(std::uint64_t corr_id) noexcept;
     std::size_t capacity_;
     bounded_ring<submit_entry> in_;
     bounded_ring<completion_entry> out_;
@@ -62,6 +69,9 @@ private:
     std::atomic<bool> stopping_{false};
     waker wake_{};
     std::unique_ptr<detail::interruptible_slot[]> slots_; // one per thread
+    std::mutex marks_mutex_;
+    std::vector<std::uint64_t> marks_;          // corr_ids to cancel when taken (few, short-lived)
+    std::atomic<std::size_t> mark_count_{0};    // the workers' lock-free "none" check
     std::vector<std::thread> threads_;
     std::uint64_t fork_gen_;
 };
