@@ -75,7 +75,10 @@ task<std::size_t> round_trips(default_instance& inst, int r, int w, std::thread:
         char out[8], in[8] = {};
         std::snprintf(out, sizeof out, "%07d", i);
         const completion_entry wr = co_await async(inst, sys::write(w, out, sizeof out));
+        // Never on another thread, and never from inside the loop (inline: the owner's
+        // run_once() has returned before the scheduler resumes anyone).
         wrong_thread += std::this_thread::get_id() != home;
+        wrong_thread += inst.loop().mode() == dispatch_mode::inline_mode && inst.loop().in_loop();
         if (wr.result != 8) throw std::runtime_error("write: " + std::to_string(wr.result));
         const completion_entry rd = co_await async(inst, sys::read(r, in, sizeof in));
         wrong_thread += std::this_thread::get_id() != home;
@@ -107,6 +110,38 @@ task<std::string> read_some(default_instance& inst, int fd) {
 task<void> write_both(default_instance& inst, int a, int b) {
     (void)co_await async(inst, sys::write(a, "first", 5));
     (void)co_await async(inst, sys::write(b, "second", 6));
+}
+
+// A scheduler the user drives instead of sync_wait: a thread of its own makes it current, spawns
+// two round-trip tasks into a task_scope and runs its loop — run_ready(), then wait() (threaded:
+// the loop thread posts) or one run_once() (inline: this thread owns the instance). Every
+// resumption is on that thread, never inside the loop, and every byte checked.
+task<void> round_trips_into(default_instance& inst, int r, int w, std::thread::id home, std::size_t& bytes,
+                            std::size_t& allocations, int& wrong_thread) {
+    bytes += co_await round_trips(inst, r, w, home, allocations, wrong_thread);
+}
+
+BOOST_DATA_TEST_CASE(a_user_driven_scheduler_runs_tasks_on_its_thread, bdata::make(run_configs()), c) {
+    std::size_t bytes = 0, allocations = 0;
+    int wrong_thread = 0;
+    std::thread user([&] {
+        default_instance inst(options_for(c)); // inline: this thread is its owner
+        pipe_pair p1, p2;
+        scheduler s;
+        scheduler::scope current(s);
+        task_scope tasks;
+        const auto home = std::this_thread::get_id();
+        tasks.spawn(round_trips_into(inst, p1.r, p1.w, home, bytes, allocations, wrong_thread));
+        tasks.spawn(round_trips_into(inst, p2.r, p2.w, home, bytes, allocations, wrong_thread));
+        while (tasks.running() != 0) {
+            if (s.run_ready() != 0) continue;
+            if (inst.loop().mode() == dispatch_mode::inline_mode) inst.run_once(!s.has_ready(), -1);
+            else s.wait();
+        }
+    });
+    user.join();
+    BOOST_TEST(bytes == 2u * 200u * 8u);
+    BOOST_TEST(wrong_thread == 0);
 }
 
 // Both reads wait on empty pipes before the writer runs: they can only finish if when_all runs

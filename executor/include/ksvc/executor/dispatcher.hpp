@@ -357,6 +357,10 @@ private:
 public:
     // ---- loop iteration --------------------------------------------------------------------
 
+    //! Whether an iteration (run_once) is running now — on its own thread: a coroutine resumed
+    //! there would have re-entered the loop.
+    [[nodiscard]] bool in_loop() const noexcept { return in_loop_.load(std::memory_order_relaxed); }
+
     //! One iteration; returns how much happened (0 = idle). Owner thread only. With
     //! `may_block`, an iteration that has delivered nothing sleeps in the kernel until a
     //! completion, a doorbell or `timeout_ms` (-1: no limit), then delivers what woke it. The
