@@ -1,8 +1,9 @@
 // ksvc-echo-server-check SERVER — drives the echo server as an outside client would: starts it
 // on a free port (--json), echoes 64 connections × 64 KiB of varied bytes through it (every
 // byte checked) and 8 MiB to a slow reader whose full window makes the server's sends short,
-// then sends SIGINT with connections still open and expects a clean exit (status
-// 0, every connection counted, nothing left open). Exit 0 when all holds, 1 otherwise.
+// then sends SIGINT with connections still open and expects a clean exit (status 0, every
+// connection counted, nothing left open); a second server with --max-conns 2 closes a third
+// connection on arrival and counts it. Exit 0 when all holds, 1 otherwise.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -134,6 +135,43 @@ int main(int argc, char** argv) {
         char b;
         check(::recv(fds[i], &b, 1, 0) == 0, "an open client sees the end of the stream at shutdown");
         ::close(fds[i]);
+    }
+    // --max-conns 2: a third connection is closed on arrival (the client reads the end of the
+    // stream), the two served ones still echo, and the exit counts one rejection.
+    {
+        int out2[2];
+        if (::pipe(out2) != 0) return 1;
+        const pid_t small = ::fork();
+        if (small == 0) {
+            ::dup2(out2[1], 1);
+            ::execl(argv[1], argv[1], "--port", "0", "--json", "--max-conns", "2", nullptr);
+            ::_exit(127);
+        }
+        ::close(out2[1]);
+        sockaddr_in b = a;
+        b.sin_port = htons(static_cast<std::uint16_t>(field(read_line(out2[0]), "port")));
+        int c[3];
+        for (int& fd : c) {
+            fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            check(::connect(fd, reinterpret_cast<sockaddr*>(&b), sizeof b) == 0, "connect (--max-conns 2)");
+            timeval tv{5, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            ::usleep(20000); // accepted in this order
+        }
+        char back[4];
+        for (int i = 0; i < 2; ++i)
+            check(::send(c[i], "abcd", 4, MSG_NOSIGNAL) == 4 && ::recv(c[i], back, 4, MSG_WAITALL) == 4 &&
+                      std::memcmp(back, "abcd", 4) == 0,
+                  "--max-conns 2: connection " + std::to_string(i) + " echoes");
+        check(::recv(c[2], back, 1, 0) <= 0, "--max-conns 2: the third connection is closed on arrival");
+        for (int fd : c) ::close(fd);
+        ::usleep(50000);
+        ::kill(small, SIGINT);
+        const std::string last = read_line(out2[0]);
+        int st = 0;
+        ::waitpid(small, &st, 0);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--max-conns 2: exit status " + std::to_string(st));
+        check(field(last, "rejected") == 1 && field(last, "accepted") == 2, "--max-conns 2: counters " + last);
     }
     if (failures == 0) std::printf("ok: %d connections x %zu bytes echoed, clean SIGINT shutdown\n", conns, bytes);
     return failures ? 1 : 0;
