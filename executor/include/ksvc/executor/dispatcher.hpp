@@ -511,7 +511,8 @@ public:
     [[nodiscard]] bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
-    [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_; }
+    //! Times the loop went to sleep (any thread may read it).
+    [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::size_t queued() const noexcept { return lane_.size() + targets_.size(); }
     //! Entries that ran in tier `t`: placed by the loop, or run by call() without it.
     [[nodiscard]] std::uint64_t executed(tier t) const noexcept {
@@ -926,7 +927,7 @@ private:
         if (inline_mode() && sink_stuck && targets_inflight_ <= 0) {
             p_.backend.flush();
         } else if ((blocked_ || !intake_possible()) && !stop_requested_.load(std::memory_order_acquire)) {
-            ++sleeps_;
+            detail::bump(sleeps_);
             if constexpr (requires { p_.doorbell.native_handle(); }) {
                 const int r = backend_wait(timeout_ms); // submits, then waits
                 if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY)
@@ -1040,7 +1041,7 @@ private:
     long sink_inflight_ = 0;    // submit-lane entries taken whose completion has not been delivered
     std::size_t streams_taken_ = 0; // of those taken by the last take(): streams (no room held)
     long targets_inflight_ = 0; // target-lane entries taken, not yet completed (drained ones make it negative)
-    std::uint64_t sleeps_ = 0;
+    std::atomic<std::uint64_t> sleeps_{0}; // written by the loop alone, read by anyone
     std::atomic<std::thread::id> owner_; // inline: the thread that drives the loop (stop() reads it)
     std::atomic<std::thread::id> driver_{}; // the one thread allowed to drive a thread-bound ring
     const std::uint64_t serial_ = next_serial();
