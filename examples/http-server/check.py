@@ -205,8 +205,11 @@ def main():
                 got, _ = raw(port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nIf-Modified-Since: " + d + b"\r\n\r\n")
                 check(status_of(got) == 200 and got.endswith(files["hello.txt"]), f"If-Modified-Since {d!r} ignored: {got[:40]!r}")
             # A refused HEAD gets the status and headers, no body.
-            got, closed = raw(port, b"HEAD /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-            check(status_of(got) == 403 and got.endswith(b"\r\n\r\n") and closed, f"refused HEAD has no body: {got!r}")
+            for data, want in [(b"HEAD /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 403),
+                               (b"HEAD / HTTP/1.2\r\nHost: x\r\n\r\n", 505),
+                               (b"HEAD / HTTP/1.1\nHost: x\n\n", 400)]:
+                got, closed = raw(port, data)
+                check(status_of(got) == want and got.endswith(b"\r\n\r\n") and closed, f"refused HEAD has no body: {got!r}")
             # A refused upload: the client still sends its 512 KiB body, piece by piece, and then
             # reads. The server answers 413 and drains before closing; had it closed at once, the
             # body would meet a reset and the client's next send fail before it read the answer.

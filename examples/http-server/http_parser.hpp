@@ -179,19 +179,22 @@ inline parse_result parse(std::string_view whole, const limits& lim = {}) {
     std::size_t skipped = 0;
     while (whole.substr(skipped, 2) == "\r\n" && skipped + 2 < lim.header_bytes) skipped += 2;
     const std::string_view buf = whole.substr(skipped);
+    // HEAD is known from the first bytes: every refusal of a HEAD request goes without a body.
+    const bool head = buf.substr(0, 5) == "HEAD ";
+    const auto refuse_head = [head](int status) { return refuse(status, head); };
     const std::size_t room = lim.header_bytes - skipped;
     const std::size_t end = buf.find("\r\n\r\n");
     if (end == std::string_view::npos) {
-        if (has_bare_lf(buf.substr(0, room))) return refuse(400);
+        if (has_bare_lf(buf.substr(0, room))) return refuse_head(400);
         const std::size_t line_end = buf.find("\r\n");
-        if (line_end == std::string_view::npos && buf.size() >= room) return refuse(414);
-        if (buf.size() >= room) return refuse(431);
+        if (line_end == std::string_view::npos && buf.size() >= room) return refuse_head(414);
+        if (buf.size() >= room) return refuse_head(431);
         // A request line already known to be bad need not wait for the rest.
-        if (!buf.empty() && !is_tchar(buf.front()) && buf != "\r") return refuse(400);
+        if (!buf.empty() && !is_tchar(buf.front()) && buf != "\r") return refuse_head(400);
         return {};
     }
-    if (end + 4 > room) return refuse(buf.find("\r\n") + 2 > room ? 414 : 431);
-    if (has_bare_lf(buf.substr(0, end + 4))) return refuse(400);
+    if (end + 4 > room) return refuse_head(buf.find("\r\n") + 2 > room ? 414 : 431);
+    if (has_bare_lf(buf.substr(0, end + 4))) return refuse_head(400);
     parse_result r;
     r.consumed = skipped + end + 4;
     request& q = r.req;
@@ -200,20 +203,19 @@ inline parse_result parse(std::string_view whole, const limits& lim = {}) {
     const std::size_t line_end = buf.find("\r\n");
     const std::string_view line = buf.substr(0, line_end);
     const std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos || sp1 == 0) return refuse(400);
+    if (sp1 == std::string_view::npos || sp1 == 0) return refuse_head(400);
     const std::size_t sp2 = line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos) return refuse(400);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos) return refuse_head(400);
     const std::string_view verb = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
                            version = line.substr(sp2 + 1);
     for (char c : verb)
-        if (!is_tchar(c)) return refuse(400);
+        if (!is_tchar(c)) return refuse_head(400);
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
         version[5] > '9' || version[7] < '0' || version[7] > '9')
-        return refuse(400);
-    if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) return refuse(505);
+        return refuse_head(400);
+    if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) return refuse_head(505);
     q.minor = version[7] - '0';
-    r.head = verb == "HEAD";
-    const auto refuse_head = [&r](int status) { return refuse(status, r.head); }; // HEAD: no body
+    r.head = head;
     if (verb == "GET") q.verb = method::get;
     else if (verb == "HEAD") q.verb = method::head;
     else if (verb == "POST" || verb == "PUT" || verb == "DELETE" || verb == "PATCH" || verb == "OPTIONS" ||

@@ -233,8 +233,9 @@ private:
                 s_.t.requests += 1;
                 if (r.what == http::parse_result::refused) {
                     // After a refusal the stream may be out of step: close, but linger first.
-                    (void)co_await send_error(r.status, r.status == 405, false, !r.head);
-                    co_await linger(in);
+                    bool sent = false;
+                    (void)co_await send_error(r.status, r.status == 405, false, !r.head, &sent);
+                    if (sent) co_await linger(in); // a peer that is gone has nothing to read
                     co_return;
                 }
                 waiting_headers_ = false;
@@ -246,7 +247,7 @@ private:
             }
             auto lease = co_await in.next();
             if (!lease) {
-                if (timed_out_ && !buf.empty() && !lingering_) {
+                if (timed_out_ && !buf.empty()) {
                     s_.t.timeouts += 1;
                     co_await send_error(408, false, false);
                 }
@@ -262,7 +263,6 @@ private:
     // it closes, or until the header deadline — and only then close (Apache's lingering close).
     ksvc::task<void> linger(ksvc::recv_stream<ksvc::server_instance>& in) {
         ::shutdown(fd_, SHUT_WR);
-        lingering_ = true;
         deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(s_.cfg.header_timeout_s);
         waiting_headers_ = true; // the watchdog ends the stream at the deadline
         for (std::size_t dropped = 0; dropped < (1u << 20);) {
@@ -309,13 +309,15 @@ private:
         co_return true;
     }
 
-    ksvc::task<bool> send_error(int status, bool allow, bool keep, bool with_body = true) {
+    // Returns whether the connection stays open; `*sent`: whether the whole answer went out.
+    ksvc::task<bool> send_error(int status, bool allow, bool keep, bool with_body = true, bool* sent = nullptr) {
         count(status);
         const std::string body = "<!DOCTYPE html><title>" + std::to_string(status) + " " + http::reason(status) + "</title><h1>" +
                                  std::to_string(status) + " " + http::reason(status) + "</h1>\n";
         std::string h = http::response_head(status, "text/html; charset=utf-8", body.size(), keep, allow ? "Allow: GET, HEAD\r\n" : "");
         if (with_body) h += body;
         const bool ok = co_await send_all(h, false);
+        if (sent) *sent = ok;
         co_return ok && keep;
     }
 
@@ -460,7 +462,7 @@ private:
     int pipe_[2] = {-1, -1};
     std::stop_source stop_, watchdog_stop_;
     std::chrono::steady_clock::time_point deadline_;
-    bool waiting_headers_ = true, timed_out_ = false, done_ = false, lingering_ = false;
+    bool waiting_headers_ = true, timed_out_ = false, done_ = false;
 };
 
 // The whole process's CPU time (every shard, and the kernel's io-wq threads, which count as

@@ -455,6 +455,13 @@ BOOST_DATA_TEST_CASE(registered_buffers_readv_and_writev_fixed, bdata::make(mode
     const completion_entry c = inst.call(bad);
     if (native) BOOST_TEST(c.result == -EFAULT, c);
     else BOOST_TEST((c.error() == errc::unsupported), c);
+    // An empty (moved-from) lease owns no buffer: the native entry with an index no pool has.
+    registered_buffers::lease gone = std::move(r);
+    const submit_entry empty = op::readv_fixed(f, r, in, 2, 0);
+    BOOST_TEST(empty.number() == static_cast<std::uint32_t>(operation::readv_fixed));
+    const completion_entry e2 = inst.call(empty);
+    if (native) BOOST_TEST(e2.result == -EFAULT, e2);
+    else BOOST_TEST((e2.error() == errc::unsupported), e2);
 }
 
 // Root escapes RLIMIT_MEMLOCK (CAP_IPC_LOCK): a child drops to nobody, lowers the limit, and the

@@ -853,6 +853,8 @@ private:
             if (done) {
                 *p = r->next;
                 r->queued = false;
+                // A pool that marked the entry while it was not placed yet drops the mark.
+                if constexpr (requires(W& w) { w.forget_cancel(r->corr_id); }) p_.workers.forget_cancel(r->corr_id);
             } else {
                 p = &r->next;
             }

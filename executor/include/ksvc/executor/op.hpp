@@ -108,6 +108,8 @@ inline submit_entry writev_fixed(int fd, const iovec* iov, unsigned count, std::
     return detail::make(operation::writev_fixed, static_cast<std::uint64_t>(fd), detail::ptr(iov), count, off, index);
 }
 namespace detail {
+// No pool has this index (registered_buffers holds at most 16384): the kernel answers EFAULT.
+inline constexpr std::uint16_t no_buffer_index = UINT16_MAX;
 template <class Lease>
 bool inside(const Lease& l, const iovec* iov, unsigned count) noexcept {
     const std::span<std::byte> d = l.data();
@@ -121,16 +123,18 @@ bool inside(const Lease& l, const iovec* iov, unsigned count) noexcept {
 } // namespace detail
 //! The same through a lease of a registered pool, `iov` pointing inside the lease: READV_FIXED /
 //! WRITEV_FIXED where the pool is registered and the kernel has them (lease.vectored()), else a
-//! plain preadv / pwritev of the same bytes. An iovec outside the lease builds the native entry
-//! whatever the kernel, so it fails (EFAULT, or errc::unsupported below 6.15) instead of reading
-//! or writing memory the lease does not own.
+//! plain preadv / pwritev of the same bytes. An iovec outside the lease, or an empty lease,
+//! builds the native entry whatever the kernel, so it fails (EFAULT, or errc::unsupported below
+//! 6.15) instead of reading or writing memory the lease does not own.
 template <class Lease>
     requires requires(const Lease& l) {
         { l.index() } -> std::convertible_to<std::uint16_t>;
         { l.vectored() } -> std::convertible_to<bool>;
         { l.data() } -> std::convertible_to<std::span<std::byte>>;
+        static_cast<bool>(l);
     }
 submit_entry readv_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
+    if (!l) return readv_fixed(fd, iov, count, off, detail::no_buffer_index); // an empty lease owns nothing
     if (l.vectored() || !detail::inside(l, iov, count)) return readv_fixed(fd, iov, count, off, l.index());
     return sys::preadv(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
 }
@@ -139,8 +143,10 @@ template <class Lease>
         { l.index() } -> std::convertible_to<std::uint16_t>;
         { l.vectored() } -> std::convertible_to<bool>;
         { l.data() } -> std::convertible_to<std::span<std::byte>>;
+        static_cast<bool>(l);
     }
 submit_entry writev_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
+    if (!l) return writev_fixed(fd, iov, count, off, detail::no_buffer_index);
     if (l.vectored() || !detail::inside(l, iov, count)) return writev_fixed(fd, iov, count, off, l.index());
     return sys::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
 }

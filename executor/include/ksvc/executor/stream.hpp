@@ -176,9 +176,11 @@ protected:
     bool arm() {
         if (stop_.stop_requested()) return end_with(stream_end::cancelled, std::errc::operation_canceled);
         // A throttle's cancel for the last request (which then ended another way) must not reach
-        // this one: withdrawn while it waits, it never will. Already taken by the loop, it may
-        // still: throttled_ stays, and the -ECANCELED it would cause re-arms instead of ending.
-        if (inst_.loop().withdraw_cancel(cancel_)) {
+        // this one: withdrawn while it waits, it never will; once the loop has taken it, it was
+        // bound to the last request (the backend cancels that request's slot, not the id). A
+        // stop requested meanwhile is asked again after the submission, below.
+        inst_.loop().withdraw_cancel(cancel_);
+        {
             std::lock_guard lock(mutex_);
             throttled_ = false;
         }
@@ -393,8 +395,9 @@ private:
 //! Bytes from a connected socket as leases of the instance's provided buffers, one per
 //! next() (a bundle lease may span several buffers). Ends peer_closed at the peer's shutdown.
 //!
-//! At most `max_queued` leases wait untaken (default 64; 0: no bound): at the bound the
-//! request is cancelled and armed again when next() has taken them, so a consumer that stops
+//! About `max_queued` leases at most wait untaken (default 64; 0: no bound): at the bound the
+//! request is cancelled (what arrives before the cancel takes effect still queues) and armed
+//! again when next() has taken them, so a consumer that stops
 //! taking — a connection whose answers wait for a slow peer — cannot hold every buffer of the
 //! ring while its peer keeps sending. The unread bytes wait in the socket (TCP pushes back on the
 //! peer); none is lost or reordered. rearms() counts these too.

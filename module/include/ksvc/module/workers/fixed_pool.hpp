@@ -49,12 +49,16 @@ public:
     //! Cancellation (the loop's thread, again each turn while the request waits): a worker
     //! running the entry `corr_id` is interrupted (detail::interruptible_slot). Otherwise the
     //! entry may still be queued (or not placed yet): it is marked, and the worker that takes a
-    //! marked entry completes it with -ECANCELED without running it. The queue is lock-free, so a
-    //! queued entry cannot be found in it: the mark lasts until forget_cancel().
+    //! marked entry completes it with -ECANCELED without running it (the first one taken with
+    //! that id, as ASYNC_CANCEL by user_data would; a chain runs whole and is not marked). The
+    //! queue is lock-free, so a queued entry cannot be found in it: the mark lasts until
+    //! forget_cancel().
     detail::interruptible_slot::found cancel(std::uint64_t corr_id) noexcept;
     //! The request for `corr_id` is over (its completion came, or it was withdrawn): its mark
     //! goes, so a later entry reusing the id is not cancelled.
     void forget_cancel(std::uint64_t corr_id) noexcept;
+    //! Marks waiting (0 once every cancel request is over): for tests and diagnostics.
+    [[nodiscard]] std::size_t pending_marks() const noexcept { return mark_count_.load(std::memory_order_acquire); }
 
 private:
     static constexpr std::uint32_t chain_marker = 0xffffffffu;
