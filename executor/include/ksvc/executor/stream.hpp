@@ -397,10 +397,10 @@ private:
 //!
 //! About `max_queued` leases at most wait untaken (default 64; 0: no bound): at the bound the
 //! request is cancelled (what arrives before the cancel takes effect still queues) and armed
-//! again when next() has taken them, so a consumer that stops
-//! taking — a connection whose answers wait for a slow peer — cannot hold every buffer of the
-//! ring while its peer keeps sending. The unread bytes wait in the socket (TCP pushes back on the
-//! peer); none is lost or reordered. rearms() counts these too.
+//! again when next() has taken them, so a consumer that stops taking — a connection whose
+//! answers wait for a slow peer — cannot hold every buffer of the ring while its peer keeps
+//! sending. The unread bytes wait in the socket (TCP pushes back on the peer); none is lost or
+//! reordered. rearms() counts these too.
 template <class Instance>
 class recv_stream : public detail::coro::stream_core<Instance,
                                                       decltype(std::declval<typename Instance::buffer_type&>().take(std::declval<const completion_entry&>()))> {
