@@ -432,8 +432,7 @@ public:
             }
         r.queued = false;
         cancel_pending_.store(cancels_ != nullptr, std::memory_order_release);
-        // A pool that marks queued entries drops the mark: the id may be reused by new work.
-        if constexpr (requires(W& w) { w.forget_cancel(r.corr_id); }) p_.workers.forget_cancel(r.corr_id);
+        forget_in_pool(r.corr_id); // the id may be reused by new work
         return true;
     }
 
@@ -834,6 +833,12 @@ private:
         return taken;
     }
 
+    // A request is over: a pool that marks queued entries for cancellation (fixed_pool) drops
+    // the mark for its id.
+    void forget_in_pool(std::uint64_t corr_id) noexcept {
+        if constexpr (requires(W& w) { w.forget_cancel(corr_id); }) p_.workers.forget_cancel(corr_id);
+    }
+
     // Each waiting request goes to the backend, then to the workers (on this, the loop's
     // thread). An entry the backend found, or a queued one a pool removed, ends its request;
     // the rest wait for the next turn — an entry not placed yet, or a worker's syscall that the
@@ -853,8 +858,7 @@ private:
             if (done) {
                 *p = r->next;
                 r->queued = false;
-                // A pool that marked the entry while it was not placed yet drops the mark.
-                if constexpr (requires(W& w) { w.forget_cancel(r->corr_id); }) p_.workers.forget_cancel(r->corr_id);
+                forget_in_pool(r->corr_id); // marked while it was not placed yet
             } else {
                 p = &r->next;
             }

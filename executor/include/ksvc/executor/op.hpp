@@ -70,28 +70,32 @@ inline submit_entry read_fixed(int fd, void* buf, std::uint32_t len, std::uint64
 inline submit_entry write_fixed(int fd, const void* buf, std::uint32_t len, std::uint64_t off, std::uint16_t index) noexcept {
     return detail::make(operation::write_fixed, static_cast<std::uint64_t>(fd), detail::ptr(buf), len, off, index);
 }
-//! The same through a lease of a registered buffer pool (registered_buffers): READ_FIXED /
+//! A lease of a registered buffer pool (registered_buffers::lease): its buffer, its registered
+//! index, whether the pool is registered now, and (vectored_lease) whether its ring's kernel has
+//! READV_FIXED / WRITEV_FIXED.
+template <class Lease>
+concept registered_lease = requires(const Lease& l) {
+    { l.index() } -> std::convertible_to<std::uint16_t>;
+    { l.registered() } -> std::convertible_to<bool>;
+    { l.data() } -> std::convertible_to<std::span<std::byte>>;
+};
+template <class Lease>
+concept vectored_lease = registered_lease<Lease> && requires(const Lease& l) {
+    { l.vectored() } -> std::convertible_to<bool>;
+    static_cast<bool>(l);
+};
+//! read_fixed / write_fixed through a lease of a registered buffer pool: READ_FIXED /
 //! WRITE_FIXED while the pool is registered, else a plain pread / pwrite of the same bytes
 //! (registration can fail, e.g. under RLIMIT_MEMLOCK: slower, never wrong). `len` is clamped
 //! to the lease.
-template <class Lease>
-    requires requires(const Lease& l) {
-        { l.index() } -> std::convertible_to<std::uint16_t>;
-        { l.registered() } -> std::convertible_to<bool>;
-        { l.data() } -> std::convertible_to<std::span<std::byte>>;
-    }
+template <registered_lease Lease>
 submit_entry read_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t off) noexcept {
     const std::span<std::byte> d = l.data();
     const auto n = static_cast<std::uint32_t>(len < d.size() ? len : d.size());
     if (l.registered()) return read_fixed(fd, d.data(), n, off, l.index());
     return sys::pread(fd, d.data(), n, static_cast<off_t>(off));
 }
-template <class Lease>
-    requires requires(const Lease& l) {
-        { l.index() } -> std::convertible_to<std::uint16_t>;
-        { l.registered() } -> std::convertible_to<bool>;
-        { l.data() } -> std::convertible_to<std::span<std::byte>>;
-    }
+template <registered_lease Lease>
 submit_entry write_fixed(int fd, const Lease& l, std::size_t len, std::uint64_t off) noexcept {
     const std::span<std::byte> d = l.data();
     const auto n = static_cast<std::uint32_t>(len < d.size() ? len : d.size());
@@ -120,35 +124,30 @@ bool inside(const Lease& l, const iovec* iov, unsigned count) noexcept {
     }
     return true;
 }
+// The vectored lease builders: the plain preadv / pwritev only for a registered lease whose
+// ring's kernel lacks the native op and whose iovecs lie inside it; else the native entry, with
+// the lease's index — or, for an empty lease, an index no pool has — which the kernel checks.
+template <class Lease>
+submit_entry vectored_fixed(bool read, int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
+    if (l && !l.vectored() && inside(l, iov, count))
+        return read ? sys::preadv(fd, iov, static_cast<int>(count), static_cast<off_t>(off))
+                    : sys::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
+    return make(read ? operation::readv_fixed : operation::writev_fixed, static_cast<std::uint64_t>(fd), ptr(iov), count, off,
+                l ? l.index() : no_buffer_index);
+}
 } // namespace detail
 //! The same through a lease of a registered pool, `iov` pointing inside the lease: READV_FIXED /
 //! WRITEV_FIXED where the pool is registered and the kernel has them (lease.vectored()), else a
 //! plain preadv / pwritev of the same bytes. An iovec outside the lease, or an empty lease,
 //! builds the native entry whatever the kernel, so it fails (EFAULT, or errc::unsupported below
 //! 6.15) instead of reading or writing memory the lease does not own.
-template <class Lease>
-    requires requires(const Lease& l) {
-        { l.index() } -> std::convertible_to<std::uint16_t>;
-        { l.vectored() } -> std::convertible_to<bool>;
-        { l.data() } -> std::convertible_to<std::span<std::byte>>;
-        static_cast<bool>(l);
-    }
+template <vectored_lease Lease>
 submit_entry readv_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
-    if (!l) return readv_fixed(fd, iov, count, off, detail::no_buffer_index); // an empty lease owns nothing
-    if (l.vectored() || !detail::inside(l, iov, count)) return readv_fixed(fd, iov, count, off, l.index());
-    return sys::preadv(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
+    return detail::vectored_fixed(true, fd, l, iov, count, off);
 }
-template <class Lease>
-    requires requires(const Lease& l) {
-        { l.index() } -> std::convertible_to<std::uint16_t>;
-        { l.vectored() } -> std::convertible_to<bool>;
-        { l.data() } -> std::convertible_to<std::span<std::byte>>;
-        static_cast<bool>(l);
-    }
+template <vectored_lease Lease>
 submit_entry writev_fixed(int fd, const Lease& l, const iovec* iov, unsigned count, std::uint64_t off) noexcept {
-    if (!l) return writev_fixed(fd, iov, count, off, detail::no_buffer_index);
-    if (l.vectored() || !detail::inside(l, iov, count)) return writev_fixed(fd, iov, count, off, l.index());
-    return sys::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(off));
+    return detail::vectored_fixed(false, fd, l, iov, count, off);
 }
 //! Zero-copy send: the result, then a `notif` completion once the kernel let go of `buf`
 //! (aux has completion_flags::zc_copied_aux when it copied anyway). Keep `buf` until then.

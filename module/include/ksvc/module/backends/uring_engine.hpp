@@ -255,16 +255,10 @@ inline translation translate_operation(const submit_entry& e, bool single, io_ur
         return {};
     case operation::read_fixed:
     case operation::write_fixed:
-        if (!fits_u32(a[2]) || a[4] > UINT16_MAX) return {outcome::immediate, -EINVAL};
-        prep(s, e.number() == static_cast<std::uint32_t>(operation::read_fixed) ? opcode::read_fixed : opcode::write_fixed,
-             fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
-        s.buf_index = static_cast<std::uint16_t>(a[4]);
-        return {};
     case operation::readv_fixed:
-    case operation::writev_fixed:
+    case operation::writev_fixed: // (fd, buf or iovec*, len or count, off, buf_index): one layout
         if (!fits_u32(a[2]) || a[4] > UINT16_MAX) return {outcome::immediate, -EINVAL};
-        prep(s, e.number() == static_cast<std::uint32_t>(operation::readv_fixed) ? opcode::readv_fixed : opcode::writev_fixed,
-             fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
+        prep(s, operation_table[e.number() - operation_base].code, fd0, a[1], static_cast<std::uint32_t>(a[2]), a[3]);
         s.buf_index = static_cast<std::uint16_t>(a[4]);
         return {};
     case operation::send_zc:
