@@ -389,8 +389,10 @@ public:
         } else {
             p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         }
-        p_.sink.flush_and_notify();
+        // Gauges before the publish: a consumer that has this turn's completions sees gauges at
+        // least this fresh (a worker whose completion it holds is no longer counted busy).
         refresh_gauges();
+        p_.sink.flush_and_notify();
         in_loop_.store(false, std::memory_order_relaxed);
         // Inline: a stop() from another thread only asked; the owner drains here.
         if (inline_mode() && stop_requested_.load(std::memory_order_acquire)) drain_for_shutdown();
