@@ -2,10 +2,12 @@
 """check.py SERVER — drives ksvc-http-server as outside clients do: curl for what a browser or a
 tool asks (files byte-exact, HEAD, types, keep-alive, If-Modified-Since, directories) and raw
 sockets for pipelining and every hostile request the server must refuse (each with the right
-status and nothing more), a client too slow with its headers (408), then SIGINT with a
+status and nothing more), a client too slow with its headers (408), a server out of
+descriptors (503), then SIGINT with a
 connection open and a clean exit. Exit 0 when everything holds, 1 otherwise."""
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -283,6 +285,34 @@ def main():
             # An idle keep-alive connection is closed silently after the same time.
             got, closed = raw(port, b"", wait=8)
             check(got == b"" and closed, f"idle connection: {got[:40]!r} closed={closed}")
+
+            # Out of descriptors: a connection is open, then the server's RLIMIT_NOFILE is cut to
+            # its lowest free descriptor, so its next open fails with EMFILE. The answer is 503
+            # (the server's trouble, never a 404 a client might cache) and the connection closes;
+            # with the limit back, the same file is served.
+            s = socket.create_connection(("127.0.0.1", port))
+            s.settimeout(5)
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(s.recv(4096).startswith(b"HTTP/1.1 200"), "a response before the descriptor limit")
+            limits = resource.prlimit(p.pid, resource.RLIMIT_NOFILE)
+            open_fds = {int(n) for n in os.listdir(f"/proc/{p.pid}/fd")}
+            lowest_free = next(n for n in range(len(open_fds) + 1) if n not in open_fds)
+            resource.prlimit(p.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+            try:
+                s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = b""
+                try:
+                    while b := s.recv(4096):
+                        got += b
+                except socket.timeout:
+                    pass
+                check(status_of(got) == 503, f"out of descriptors: got {got[:40]!r}, want 503")
+                check(b"hello, world" not in got, "out of descriptors: the file was served anyway")
+            finally:
+                resource.prlimit(p.pid, resource.RLIMIT_NOFILE, limits)
+                s.close()
+            rc, body = curl(port, url(port, "/hello.txt"))
+            check(rc == 0 and body == files["hello.txt"], f"GET after the descriptor limit was lifted (curl {rc})")
 
             # SIGINT with a connection open and one stalled mid-body (its client reads nothing): a
             # clean exit all the same, not a server stuck waiting for the socket to drain.
