@@ -3,8 +3,7 @@
 tool asks (files byte-exact, HEAD, types, keep-alive, If-Modified-Since, directories) and raw
 sockets for pipelining and every hostile request the server must refuse (each with the right
 status and nothing more), a client too slow with its headers (408), a server out of
-descriptors (503), then SIGINT with a
-connection open and a clean exit. Exit 0 when everything holds, 1 otherwise."""
+descriptors (503), then SIGINT with a connection open and a clean exit. Exit 0 when everything holds, 1 otherwise."""
 import json
 import os
 import resource
