@@ -53,14 +53,30 @@ std::error_code lazy_pool::admit(job j, std::size_t entries) noexcept {
     // A thread for this job unless an idle one will take it (queued jobs are owed one each).
     if (idle_waiting_ <= in_.size() && alive_ < max_workers()) {
         join_finished();
+        int refused = 0; // the errno of a thread the system would not start
         try {
             worker& w = workers_.emplace_back();
             w.t = std::thread([this, &w] { run(&w); });
             ++alive_;
             ++started_;
+        } catch (const std::system_error& x) {
+            refused = x.code().value() > 0 ? x.code().value() : EAGAIN;
         } catch (...) {
-            if (!workers_.empty() && !workers_.back().t.joinable()) workers_.pop_back();
-            if (alive_ == 0) return make_error_code(errc::ring_full); // nobody could ever run it
+            refused = ENOMEM;
+        }
+        if (refused && !workers_.empty() && !workers_.back().t.joinable()) workers_.pop_back();
+        if (refused && alive_ == 0) {
+            // Nobody could ever run it (RLIMIT_NPROC, out of memory): it completes now with the
+            // errno the thread creation gave, instead of waiting for a thread the system refuses.
+            if (j.chain) {
+                for (const submit_entry& m : *j.chain) out_.push_back(make_completion(m, -refused));
+            } else {
+                out_.push_back(make_completion(j.e, -refused)); // room: reserved to capacity
+            }
+            outstanding_ += entries;
+            lock.unlock();
+            wake_();
+            return {};
         }
     }
     try {

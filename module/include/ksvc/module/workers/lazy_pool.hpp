@@ -3,9 +3,10 @@
 //! and no idle thread can take it, up to `pool_options::threads` (0: fixed_pool's default);
 //! a thread idle for `pool_options::idle_timeout` exits. For servers whose Tier-2 work is rare:
 //! an idle instance costs no threads. enqueue never blocks: once `queue_capacity` entries are
-//! outstanding (accepted, not yet reaped) it returns ring_full; if no thread can be started at
-//! all (the system refuses), it returns ring_full too and nothing is lost — a later enqueue
-//! tries again. The queue is a mutex and a condition variable: Tier-2 work is a syscall on a
+//! outstanding (accepted, not yet reaped) it returns ring_full. When no thread is alive and the
+//! system refuses to start one (RLIMIT_NPROC: EAGAIN; out of memory: ENOMEM), the work is
+//! accepted and completes at once with that errno, every entry of a chain alike — a caller
+//! never waits for a thread that cannot come; the next enqueue tries to start one again. The queue is a mutex and a condition variable: Tier-2 work is a syscall on a
 //! thread, which costs far more than the lock.
 #include <atomic>
 #include <chrono>
