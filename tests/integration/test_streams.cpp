@@ -8,6 +8,7 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -416,6 +417,83 @@ BOOST_DATA_TEST_CASE(a_stream_destroyed_while_armed_releases_everything, bdata::
     }());
     BOOST_TEST(inst.buffers().in_use() == 0u);
     BOOST_TEST(open_fds() == fds_before + 3); // only the three clients: no accepted socket leaked
+}
+
+// What re-arming cannot mend ends the stream instead of retrying forever. A direct accept on an
+// instance without a fixed-file table fails ENFILE every time: the stream ends `error` with
+// errc::not_registered (a stop after 5 s would end it `cancelled`: the old endless retry).
+BOOST_AUTO_TEST_CASE(a_direct_accept_without_a_file_table_ends_not_registered) {
+    default_instance inst; // basic_io_uring: no fixed_files<N>
+    BOOST_REQUIRE(inst.call(op::nop()).ok());
+    BOOST_REQUIRE(inst.features().fixed_files == 0u);
+    loopback_listener l;
+    unique_fd cl(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(::connect(cl, reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr) == 0);
+    std::stop_source stop;
+    std::thread guard([&] {
+        for (int i = 0; i < 500 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(10ms);
+        stop.request_stop();
+    });
+    stream_end end = stream_end::running;
+    std::error_code why;
+    sync_wait(inst, [&]() -> task<void> {
+        accept_stream<default_instance, direct_fd> conns(inst, l.fd, stop.get_token());
+        while (co_await conns.next()) {}
+        end = conns.end();
+        why = conns.error();
+    }());
+    stop.request_stop();
+    guard.join();
+    BOOST_TEST(end == stream_end::error);
+    BOOST_TEST((why == make_error_code(errc::not_registered)), why.message());
+}
+
+// A provided buffer ring the kernel refused to register (6.18 charges its pages to
+// RLIMIT_MEMLOCK; an unprivileged child whose limit drops to 0 once its ring exists): a recv naming the group gets ENOBUFS
+// for good, so the stream ends `error` with errc::not_registered, and the instance's notes say
+// why. Kernels that do not charge the ring (6.1) register it: nothing to refuse there.
+BOOST_AUTO_TEST_CASE(a_recv_stream_on_a_refused_buffer_ring_ends_not_registered) {
+    enum : int { not_refused = 20 };
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::alarm(20); // an endless retry is a failure, not a stuck test
+        if (::getuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(10);
+        instance_options o;
+        o.ring.log = &quiet_log;
+        server_instance inst(o);
+        // After the ring (its own memory may be charged too), before the first turn, which
+        // registers the resources.
+        const rlimit none{0, 0};
+        if (::setrlimit(RLIMIT_MEMLOCK, &none) != 0) ::_exit(11);
+        if (!inst.call(op::nop()).ok()) ::_exit(12);
+        if (inst.buffers().registration_error() == 0) ::_exit(not_refused);
+        if (inst.buffers().registration_error() != ENOMEM) ::_exit(13);
+        if (inst.features().notes.find("registration failed (Cannot allocate memory)") == std::string::npos) ::_exit(14);
+        auto [cl, sv] = tcp_pair();
+        if (::send(cl, "lost?", 5, 0) != 5) ::_exit(15);
+        stream_end end = stream_end::running;
+        std::error_code why;
+        sync_wait(inst, [&]() -> task<void> {
+            recv_stream<server_instance> in(inst, sv.fd);
+            while (co_await in.next()) {}
+            end = in.end();
+            why = in.error();
+        }());
+        if (end != stream_end::error) ::_exit(16);
+        if (why != make_error_code(errc::not_registered)) ::_exit(17);
+        char b[8];
+        ::_exit(::recv(sv.fd, b, sizeof b, MSG_DONTWAIT) == 5 ? 0 : 18); // the bytes still wait in the socket
+    }
+    int status = 0;
+    BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == not_refused) {
+        BOOST_TEST_MESSAGE("this kernel registers a buffer ring under RLIMIT_MEMLOCK 0: no refusal to test");
+        return;
+    }
+    BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0),
+               "child status " << status << " (10 setuid, 11 rlimit, 12 nop, 13 not ENOMEM, 14 no note, 15 send, "
+               "16 not error, 17 not not_registered, 18 bytes gone; signal 14: retried forever)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

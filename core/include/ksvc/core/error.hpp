@@ -22,6 +22,7 @@ enum class errc : int {
     timed_out,          //!< call(entry, timeout): the deadline passed before the call could start
     not_owner,          //!< inline mode: the ring is bound to the thread that drove it first; another cannot drive it
     profile_mismatch,   //!< embedded_instance: the running kernel lacks what its compile-time profile promises
+    not_registered,     //!< a stream needs a ring resource that is not registered (no file table, a buffer ring refused)
 };
 
 class error_category_impl final : public std::error_category {
@@ -45,6 +46,7 @@ public:
         case errc::timed_out: return "the call's deadline passed before it could start";
         case errc::not_owner: return "this ring is bound to the thread that first drove the loop (single issuer, deferred task work or a registered ring fd); another thread cannot drive it";
         case errc::profile_mismatch: return "the running kernel lacks what the instance's compile-time kernel profile promises";
+        case errc::not_registered: return "the ring resource this needs is not registered: the instance has no fixed-file table, or its provided buffer ring's registration failed (features().notes says why)";
         }
         return "unknown ksvc error";
     }

@@ -20,7 +20,9 @@
 //!   good (its CQ was full, a recv ran out of provided buffers, an accept ran out of
 //!   descriptors) is submitted again, after a short pause where retrying at once would spin
 //!   (ENOBUFS twice in a row: 1 ms; EMFILE / ENFILE / ENOMEM on accept: 20 ms). rearms() and
-//!   retries() count them.
+//!   retries() count them. What retrying cannot mend ends the stream `error` with
+//!   errc::not_registered: a direct accept on an instance without a fixed-file table, a recv on
+//!   a provided buffer ring whose registration the kernel refused.
 //! - recv_stream's items are leases of the instance's provided buffers (dropping one gives the
 //!   buffer back to the ring); an item is never lost or repeated. It needs a buffer provider
 //!   with a group (provided_buffer_ring).
@@ -387,6 +389,13 @@ private:
                 this->end_with_result(r, c);
                 co_return std::nullopt;
             }
+            if constexpr (std::is_same_v<Fd, direct_fd> && requires(const Instance& i) { i.features().fixed_files; }) {
+                // No file table at all: ENFILE forever, not a table that will have a free slot.
+                if (r == -ENFILE && this->owner().features().fixed_files == 0) {
+                    this->end_with(stream_end::error, make_error_code(errc::not_registered));
+                    co_return std::nullopt;
+                }
+            }
             co_await this->pause(std::chrono::milliseconds(20));
         }
     }
@@ -471,6 +480,13 @@ private:
             if (this->take_throttled() && c.result == -ECANCELED && !this->stop_requested()) {
                 ++this->rearms_; // ended by the queue bound: everything queued was taken, arm again
                 continue;
+            }
+            if constexpr (requires(provider& pr) { pr.registration_error(); }) {
+                // A group the kernel never took: ENOBUFS forever, not a ring waiting for drops.
+                if (c.result == -ENOBUFS && this->owner().buffers().registration_error() != 0) {
+                    this->end_with(stream_end::error, make_error_code(errc::not_registered));
+                    co_return std::nullopt;
+                }
             }
             if (c.result == -ENOBUFS) {
                 // Every buffer is leased: at once the first time (leases drop all the time),

@@ -231,6 +231,9 @@ public:
     [[nodiscard]] bool is_registered() const noexcept { return registered_.load(std::memory_order_acquire); }
     //! Fed by PROVIDE_BUFFERS SQEs because the kernel predates registered rings (5.19).
     [[nodiscard]] bool legacy() const noexcept { return legacy_.load(std::memory_order_acquire); }
+    //! The errno of a registration the kernel refused (0: none, or not tried yet). A recv naming
+    //! the group then fails with ENOBUFS for good: recv_stream ends with errc::not_registered.
+    [[nodiscard]] int registration_error() const noexcept { return registration_error_.load(std::memory_order_acquire); }
     //! Whether the kernel took incremental consumption (known once registered).
     [[nodiscard]] bool incremental() const noexcept { return incremental_.load(std::memory_order_acquire); }
     [[nodiscard]] std::size_t pool_size() const noexcept { return count_; }
@@ -319,7 +322,10 @@ private:
 
     // Before 5.19: every buffer is provided by SQE, first all of them, then each one dropped.
     int attach_legacy(resource_context& ctx) noexcept {
-        if (!ctx.provide_buffers) return -EOPNOTSUPP; // before 5.7: no provided buffers at all
+        if (!ctx.provide_buffers) { // before 5.7: no provided buffers at all
+            registration_error_.store(EOPNOTSUPP, std::memory_order_release);
+            return -EOPNOTSUPP;
+        }
         std::lock_guard g(pending_mu_);
         pending_.reserve(count_);
         for (std::size_t i = 0; i < count_; ++i) pending_.push_back(static_cast<std::uint16_t>(i));
@@ -372,6 +378,8 @@ private:
         if (r == 0) {
             p->incremental_.store(reg.pad != 0, std::memory_order_release);
             p->registered_.store(true, std::memory_order_release);
+        } else {
+            p->registration_error_.store(-r, std::memory_order_release);
         }
         return r;
     }
@@ -398,6 +406,7 @@ private:
     std::mutex shared_mu_;                   // take() and drops, once shared_
     std::atomic<bool> registered_{false};
     std::atomic<bool> incremental_{false};
+    std::atomic<int> registration_error_{0};
     std::atomic<bool> legacy_{false};
     std::mutex pending_mu_;                  // legacy: drops (consumer) vs. replenish (driver)
     std::vector<std::uint16_t> pending_;     // legacy: dropped buffers not yet provided again
