@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -239,6 +240,44 @@ BOOST_AUTO_TEST_CASE(stop_from_another_thread_and_a_failing_shard) {
                               std::runtime_error, [](const std::runtime_error& e) { return std::string(e.what()) == "shard 1 failed"; });
         BOOST_TEST(stopped == 1);
     }
+}
+
+// A message to a shard that has finished, or to no shard at all, completes with EBADF: the
+// sender is told, and the target's descriptor number cannot have been reused meanwhile (the
+// runner holds a duplicate of every ring fd until run() returns). A shard can still message itself.
+BOOST_AUTO_TEST_CASE(a_message_to_a_finished_shard_says_ebadf) {
+    runner_options o;
+    o.shards = 2;
+    o.stop_signals.clear();
+    sharded_runner<> r(o);
+    std::atomic<bool> shard1_done{false};
+    std::int64_t to_gone = 1, to_nobody = 1, to_self = 1;
+    std::optional<shard_message> self_message;
+    int sends_before = 0;
+    r.run([&](shard& sh) -> task<void> {
+        if (sh.index() == 1) {
+            shard1_done = true;
+            co_return; // its instance is destroyed while shard 0 keeps running
+        }
+        // Until shard 1's instance is gone, a send may still land in its ring (and be dropped).
+        for (int i = 0; i < 500; ++i) {
+            const completion_entry c = co_await sh.send(1, 7);
+            to_gone = c.result;
+            if (c.result != 0) break;
+            ++sends_before;
+            (void)co_await ksvc::async(sh.instance(), op::timeout(10ms));
+        }
+        to_nobody = (co_await sh.send(9, 7)).result;
+        to_self = (co_await sh.send(0, 42)).result;
+        self_message = co_await sh.receive();
+    });
+    BOOST_TEST(shard1_done.load());
+    BOOST_TEST(to_gone == -EBADF, "sends that succeeded first: " << sends_before);
+    BOOST_TEST(to_nobody == -EBADF);
+    BOOST_TEST(to_self == 0);
+    BOOST_REQUIRE(self_message.has_value());
+    BOOST_TEST(self_message->from == 0u);
+    BOOST_TEST(self_message->value == 42u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,6 +21,7 @@
 //!
 //! Threads: each shard's instance is made, driven and destroyed on its shard thread; shard
 //! methods are for that thread, except index(), count() and the stop token.
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -135,10 +136,13 @@ public:
     }
 
     //! Posts `value` into shard `to`'s ring (msg_ring; the target wakes if it sleeps): co_await
-    //! it for the sender's completion (result 0, or -errno: a target that is gone, a kernel or
-    //! backend without msg_ring — errc::unsupported on the epoll fallback).
+    //! it for the sender's completion: 0, or -errno — -EBADF when `to` is not a shard or that
+    //! shard has finished (its instance is gone; a message sent while it was finishing is
+    //! dropped with it), errc::unsupported on a backend without msg_ring (the epoll fallback).
+    //! The runner holds a duplicate of every shard's ring fd until run() returns, so a target's
+    //! descriptor number is never reused for something else while a shard may still send.
     auto send(unsigned to, std::uint32_t value) {
-        const int target = to < count_ ? (*rings_)[to] : -1;
+        const int target = to < count_ && !gone_[to].load(std::memory_order_acquire) ? (*rings_)[to] : -1;
         return ksvc::async(*inst_, op::msg_ring(target, value, encode(index_)));
     }
 
@@ -183,6 +187,7 @@ private:
     Instance* inst_ = nullptr;
     std::stop_token stop_;
     const std::vector<int>* rings_ = nullptr;
+    const std::atomic<bool>* gone_ = nullptr; // per shard: its instance is finishing or gone
     task_scope scope_;
     std::vector<int> listeners_;
     std::vector<shard_message> inbox_;
@@ -195,7 +200,8 @@ template <class Instance>
 struct sharded_runner<Instance>::rendezvous {
     std::mutex m;
     std::condition_variable cv;
-    std::vector<int> rings;       // every shard's ring fd, once all are made
+    std::vector<int> rings;       // a duplicate of every shard's ring fd (closed by run()), once all are made
+    std::unique_ptr<std::atomic<bool>[]> gone; // per shard: set before its instance is destroyed
     unsigned made = 0, finished = 0;
     bool abandoned = false;       // a shard failed before the rest were made
     std::exception_ptr error;
@@ -215,6 +221,11 @@ void sharded_runner<Instance>::run(F main) {
 
     rendezvous rv;
     rv.rings.assign(n, -1);
+    rv.gone = std::make_unique<std::atomic<bool>[]>(n);
+    const auto close_rings = [&] {
+        for (int fd : rv.rings)
+            if (fd >= 0) ::close(fd);
+    };
     const std::vector<int> cpus = [&] {
         std::vector<int> v;
         cpu_set_t set;
@@ -237,17 +248,25 @@ void sharded_runner<Instance>::run(F main) {
         sh.count_ = n;
         sh.stop_ = stop;
         sh.rings_ = &rv.rings;
+        sh.gone_ = rv.gone.get();
         std::exception_ptr failed;
         try {
             Instance inst(opts_.instance);
+            // Destroyed before the instance: senders see the shard gone before its ring is.
+            struct mark_gone {
+                std::atomic<bool>& flag;
+                ~mark_gone() { flag.store(true, std::memory_order_release); }
+            } gone_on_exit{rv.gone[i]};
             sh.inst_ = &inst;
             (void)inst.call(op::nop()); // the first drive makes the ring (and its resources) here
+            int ring = -1;
+            if constexpr (requires { inst.backend().ring_fd(); }) {
+                ring = ::fcntl(inst.backend().ring_fd(), F_DUPFD_CLOEXEC, 0);
+                if (ring < 0) throw std::system_error(errno, std::system_category(), "sharded_runner: dup of a shard's ring fd");
+            }
             {
                 std::unique_lock lock(rv.m);
-                rv.rings[i] = [&] {
-                    if constexpr (requires { inst.backend().ring_fd(); }) return inst.backend().ring_fd();
-                    else return -1;
-                }();
+                rv.rings[i] = ring;
                 ++rv.made;
                 rv.cv.notify_all();
                 rv.cv.wait(lock, [&] { return rv.made == n || rv.abandoned; });
@@ -308,6 +327,7 @@ void sharded_runner<Instance>::run(F main) {
         stop_.request_stop();
         { std::lock_guard lock(rv.m); rv.abandoned = true; rv.cv.notify_all(); }
         for (auto& t : threads) t.join();
+        close_rings();
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
         throw;
     }
@@ -326,6 +346,7 @@ void sharded_runner<Instance>::run(F main) {
         }
     }
     for (auto& t : threads) t.join();
+    close_rings();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (rv.error) std::rethrow_exception(rv.error);
 }
