@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -156,6 +157,64 @@ BOOST_AUTO_TEST_CASE(a_consumer_waiting_on_the_futex_is_woken_by_delivery) {
     BOOST_TEST(written == 3);
     BOOST_TEST(c.corr_id == 11u);
     BOOST_TEST(c.result == 3);
+}
+
+// Many producers against one sleeping loop (its futex doorbell, or the eventfd before 6.7), in
+// threaded mode — inline mode takes submissions from its owner thread only. In each round three
+// threads submit at once and then call() (the loop's other lane) while the consumer sleeps on
+// its futex and the loop in the kernel. Every wait must end with a completion, never by its
+// 10 s limit: a wake-up lost between a producer's store and the sleeper's check would stall it.
+BOOST_AUTO_TEST_CASE(many_producers_never_lose_a_wake_up) {
+    futex_instance inst;
+    BOOST_REQUIRE(inst.call(op::nop()).ok());
+    constexpr int producers = 3, rounds = 300;
+    std::atomic<int> round{0}, submitted{0}, refused{0}, calls_failed{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            int seen = 0;
+            while (!done.load(std::memory_order_acquire)) {
+                const int r = round.load(std::memory_order_acquire);
+                if (r == seen) {
+                    std::this_thread::yield();
+                    continue;
+                }
+                seen = r;
+                if (inst.submit(op::tagged(op::nop(), static_cast<std::uint64_t>((r - 1) * producers + p + 1)))) ++refused;
+                ++submitted;
+                if (!inst.call(op::nop()).ok()) ++calls_failed;
+            }
+        });
+    }
+    std::vector<int> got(static_cast<std::size_t>(rounds * producers + 1), 0);
+    int stalls = 0;
+    for (int r = 1; r <= rounds && stalls == 0; ++r) {
+        round.store(r, std::memory_order_release);
+        for (int have = 0; have < producers;) {
+            completion_entry out[producers];
+            const auto t0 = std::chrono::steady_clock::now();
+            const std::size_t n = inst.wait_completions(out, 10000);
+            if (n == 0 && std::chrono::steady_clock::now() - t0 >= 9s) {
+                BOOST_TEST_MESSAGE("stalled in round " << r << " with " << have << " of " << producers);
+                ++stalls;
+                break;
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                if (out[i].corr_id < got.size()) ++got[out[i].corr_id];
+                ++have;
+            }
+        }
+    }
+    done.store(true, std::memory_order_release);
+    for (auto& t : threads) t.join();
+    BOOST_TEST(stalls == 0);
+    BOOST_TEST(refused.load() == 0);
+    BOOST_TEST(calls_failed.load() == 0);
+    BOOST_TEST(submitted.load() == rounds * producers);
+    int once = 0;
+    for (std::size_t id = 1; id < got.size(); ++id) once += got[id] == 1;
+    BOOST_TEST(once == rounds * producers); // every entry completed exactly once
 }
 
 BOOST_AUTO_TEST_SUITE_END()
