@@ -784,17 +784,37 @@ int child_under_seccomp(bool fresh_probe, dispatch_mode mode) {
     if (server.submit(e)) return 51;
     if (::send(c, "multishot", 9, 0) != 9) return 52;
     completion_entry out[4];
-    for (int i = 0; i < 500; ++i) {
+    bool received = false;
+    for (int i = 0; i < 500 && !received; ++i) {
         const std::size_t n = server.wait_completions(out, 10);
         for (std::size_t k = 0; k < n; ++k) {
             if (out[k].corr_id != 77) continue;
             if (out[k].result != 9 || !out[k].more()) return 53;
             auto lease = server.buffers().take(out[k]);
             if (std::string(reinterpret_cast<const char*>(lease.data().data()), lease.data().size()) != "multishot") return 54;
-            return 0;
+            received = true;
+            break;
         }
     }
-    return 55;
+    if (!received) return 55;
+    // What only a ring can do is refused by name, never run some other way: zero-copy send,
+    // an accept or open into the (absent) file table, I/O on a direct descriptor.
+    const auto submitted = [&](submit_entry z) { // send_zc is not call()able: it may complete twice
+        completion_entry got{};
+        if (server.submit(op::tagged(z, 78))) return got;
+        for (int i = 0; i < 500; ++i)
+            for (std::size_t k = 0, n = server.wait_completions(out, 10); k < n; ++k)
+                if (out[k].corr_id == 78) return out[k];
+        return got;
+    };
+    if (submitted(op::send_zc(srv, "x", 1)).error() != errc::unsupported) return 56;
+    if (server.call(op::accept_direct(l.fd)).error() != errc::unsupported) return 57;
+    if (server.call(op::openat_direct(AT_FDCWD, "/", O_RDONLY)).error() != errc::unsupported) return 58;
+    char b[4];
+    if (server.call(op::read(direct_fd{0}, b, sizeof b)).error() != errc::needs_ring) return 59;
+    // The connection still serves after the refusals.
+    if (server.call(sys::sendto(srv, "ok", 2, 0, nullptr, 0)).result != 2) return 60;
+    return ::recv(c, b, 2, MSG_WAITALL) == 2 && std::memcmp(b, "ok", 2) == 0 ? 0 : 61;
 }
 
 } // namespace
