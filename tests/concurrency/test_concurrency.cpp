@@ -711,6 +711,55 @@ BOOST_DATA_TEST_CASE(queued_worker_entry_cancelled_without_running,
     cancel_a_queued_entry<instance<probe_router, basic_io_uring_or_epoll, lazy_pool, eventfd_notifier, heap_buffers>>(mode);
 }
 
+// A stop that races the completion it would cancel: a writer thread makes a blocked read
+// complete while a stopper thread requests the stop, released together, each after its own
+// short delay. The await ends exactly
+// one way — the byte (taken from the pipe) or -ECANCELED (the byte still there) — and the
+// cancel request never outlives its await: the next read, with no stop at all, is served, though
+// it may reuse the cancelled one's frame and correlation id.
+BOOST_DATA_TEST_CASE(a_stop_racing_the_completion_ends_the_await_exactly_once, bdata::make(backend_configs()), c) {
+    default_instance inst(options_for(c));
+    pipe_pair p;
+    int got_byte = 0, got_cancel = 0, other = 0, stale = 0;
+    for (int i = 0; i < 150; ++i) {
+        std::stop_source source;
+        std::atomic<bool> go{false};
+        const std::uint64_t before = placed(inst);
+        // Each side waits 0–80 µs after the read is in flight: either may come first.
+        const auto write_after = std::chrono::microseconds(20 * (i % 5)), stop_after = std::chrono::microseconds(20 * (i / 5 % 5));
+        std::thread writer([&] {
+            while (placed(inst) == before) std::this_thread::yield(); // the read is in flight
+            go.store(true, std::memory_order_release);
+            std::this_thread::sleep_for(write_after);
+            (void)!::write(p.w, "r", 1);
+        });
+        std::thread stopper([&] {
+            while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+            std::this_thread::sleep_for(stop_after);
+            source.request_stop();
+        });
+        const std::int64_t r = sync_wait(inst, read_one(inst, p.r, source.get_token()));
+        writer.join();
+        stopper.join();
+        char b = 0;
+        if (r == 1) {
+            ++got_byte;
+        } else if (r == -ECANCELED) {
+            ++got_cancel;
+            if (::read(p.r, &b, 1) != 1) ++other; // cancelled: the byte must still be there
+        } else {
+            ++other;
+        }
+        // No stop here: a cancel request left over from the race would end it -ECANCELED.
+        BOOST_REQUIRE(::write(p.w, "n", 1) == 1);
+        if (sync_wait(inst, read_one(inst, p.r, std::stop_token{})) != 1) ++stale;
+    }
+    BOOST_TEST(other == 0);
+    BOOST_TEST(stale == 0);
+    BOOST_TEST(got_byte + got_cancel == 150);
+    BOOST_TEST_MESSAGE(got_byte << " reads won, " << got_cancel << " stops won");
+}
+
 // The shared page reads the process's identity at its first answer, not at construction: four
 // threads asking at once all get the kernel's answers (refresh() publishes with release, the
 // answers load with acquire; TSan checks the pairing).
