@@ -700,6 +700,9 @@ void uring_engine::close_on_this_thread() noexcept {
         // Nothing in flight names a resource any more: release them while the ring is open.
         for (auto& res : resources_)
             if (res.result == 0 && res.r.detach) res.r.detach(res.r.self, ring_);
+        // The table's files close now, not when the ring's last descriptor goes: another
+        // descriptor of the ring (sharded_runner holds one) would keep them open.
+        if (features_.fixed_files) io_uring_unregister_files(&ring_);
         if (features_.registered_ring_fd) io_uring_unregister_ring_fd(&ring_);
     }
     // In a forked child the ring belongs to the parent: only drop this process's mapping.

@@ -476,38 +476,29 @@ BOOST_AUTO_TEST_CASE(registration_refused_by_memlock_falls_back_to_plain_io) {
         BOOST_REQUIRE(::write(f, msg.data(), msg.size()) == static_cast<ssize_t>(msg.size()));
     }
     unique_fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) try {
+    const int status = run_unprivileged([&] {
         // Room for the rings (the probe's and the instance's), not for 4 MiB of buffers.
-        rlimit lim{512 * 1024, 512 * 1024};
-        if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(10);
-        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(11);
+        const rlimit lim{512 * 1024, 512 * 1024};
+        if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return 10;
         instance_options o = options(ring_setups()[1], 4, 1 << 20);
         static std::string logged;
         o.ring.log = [](std::string_view line) noexcept { logged += std::string(line) + "\n"; };
         fixed_instance inst(o);
-        if (!inst.call(op::nop()).ok()) ::_exit(12);
-        if (inst.buffers().is_registered()) ::_exit(13);
-        if (inst.features().notes.find("registered_buffers: registration failed") == std::string::npos) ::_exit(14);
-        if (logged.find("registered_buffers") == std::string::npos) ::_exit(15);
+        if (!inst.call(op::nop()).ok()) return 12;
+        if (inst.buffers().is_registered()) return 13;
+        if (inst.features().notes.find("registered_buffers: registration failed") == std::string::npos) return 14;
+        if (logged.find("registered_buffers") == std::string::npos) return 15;
         auto l = inst.buffers().acquire(1 << 20);
         const submit_entry e = op::read_fixed(f, l, 1 << 20, 0);
-        if (e.number() != syscalls::native::pread64) ::_exit(16);
+        if (e.number() != syscalls::native::pread64) return 16;
         const completion_entry c = inst.call(e);
-        if (c.result != (1 << 20) || std::memcmp(l.data().data(), msg.data(), msg.size()) != 0) ::_exit(17);
+        if (c.result != (1 << 20) || std::memcmp(l.data().data(), msg.data(), msg.size()) != 0) return 17;
         // The raw builder names an index the kernel does not have: its error, not a crash.
         const completion_entry raw = inst.call(op::read_fixed(f, l.data().data(), 4096, 0, 0));
-        if (raw.result != -EFAULT) ::_exit(18);
-        ::_exit(0);
-    } catch (...) {
-        ::_exit(19); // never back into the test framework in the child
-    }
-    int st = 0;
-    BOOST_REQUIRE(::waitpid(pid, &st, 0) == pid);
-    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0),
-               "child status " << st << " (10 setrlimit, 11 setuid, 12 nop, 13 registered, 14 notes, 15 log, "
-                                        "16 builder, 17 data, 18 raw error, 19 exception)");
+        return raw.result == -EFAULT ? 0 : 18;
+    });
+    BOOST_TEST(child_exited_with(status, 0),
+               describe_child(status) << " (10 setrlimit, 12 nop, 13 registered, 14 notes, 15 log, 16 builder, 17 data, 18 raw error)");
 }
 
 //! The /proc/self/smaps block of the mapping that starts at `start` (empty if none does).
@@ -576,23 +567,14 @@ BOOST_DATA_TEST_CASE(registered_pool_is_mapped_for_huge_pages, bdata::make(modes
 // 1 MiB of small ones) registers under a 3.5 MiB limit, so no huge page reaches past the pool.
 // Root escapes the limit: a child drops to nobody.
 BOOST_AUTO_TEST_CASE(registered_pool_on_huge_pages_is_charged_its_own_size) {
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) try {
-        rlimit lim{3 * 1024 * 1024 + 512 * 1024, 3 * 1024 * 1024 + 512 * 1024};
-        if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(10);
-        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(11);
+    const int status = run_unprivileged([] {
+        const rlimit lim{3 * 1024 * 1024 + 512 * 1024, 3 * 1024 * 1024 + 512 * 1024};
+        if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return 10;
         fixed_instance inst(options(ring_setups()[1], 3, 1 << 20));
-        if (!inst.call(op::nop()).ok()) ::_exit(12);
-        if (!inst.buffers().is_registered()) ::_exit(13);
-        ::_exit(0);
-    } catch (...) {
-        ::_exit(19);
-    }
-    int st = 0;
-    BOOST_REQUIRE(::waitpid(pid, &st, 0) == pid);
-    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0),
-               "child status " << st << " (10 setrlimit, 11 setuid, 12 nop, 13 registration refused, 19 exception)");
+        if (!inst.call(op::nop()).ok()) return 12;
+        return inst.buffers().is_registered() ? 0 : 13;
+    });
+    BOOST_TEST(child_exited_with(status, 0), describe_child(status) << " (10 setrlimit, 12 nop, 13 registration refused)");
 }
 
 // Teardown with a multishot recv armed: the drain cancels it before the ring closes and the

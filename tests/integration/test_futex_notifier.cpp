@@ -161,8 +161,9 @@ BOOST_AUTO_TEST_CASE(a_consumer_waiting_on_the_futex_is_woken_by_delivery) {
 
 // Many producers against one sleeping loop (its futex doorbell, or the eventfd before 6.7), in
 // threaded mode — inline mode takes submissions from its owner thread only. In each round three
-// threads submit at once and then call() (the loop's other lane) while the consumer sleeps on
-// its futex and the loop in the kernel. Every wait must end with a completion, never by its
+// threads submit at once and then call() with a deadline (which goes through the loop's
+// completion-target lane: without one, a threaded call() uses a private ring) while the
+// consumer sleeps on its futex and the loop in the kernel. Every wait must end with a completion, never by its
 // 10 s limit: a wake-up lost between a producer's store and the sleeper's check would stall it.
 BOOST_AUTO_TEST_CASE(many_producers_never_lose_a_wake_up) {
     futex_instance inst;
@@ -183,7 +184,7 @@ BOOST_AUTO_TEST_CASE(many_producers_never_lose_a_wake_up) {
                 seen = r;
                 if (inst.submit(op::tagged(op::nop(), static_cast<std::uint64_t>((r - 1) * producers + p + 1)))) ++refused;
                 ++submitted;
-                if (!inst.call(op::nop()).ok()) ++calls_failed;
+                if (!inst.call(op::nop(), 10s).ok()) ++calls_failed;
             }
         });
     }

@@ -7,7 +7,6 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,20 +105,16 @@ BOOST_AUTO_TEST_CASE(an_idle_thread_takes_the_next_job) {
 // for a thread that cannot come (a call() used to hang), and once the limit is lifted the pool
 // starts a thread and runs the next one. Root escapes RLIMIT_NPROC: the child drops to nobody.
 BOOST_DATA_TEST_CASE(a_thread_the_system_refuses_fails_the_entry_with_eagain, bdata::make(modes), mode) {
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::alarm(20); // a hang is a failure, not a stuck test
-        if (::getuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(10);
+    const int status = run_unprivileged([mode] {
         instance_options o;
         o.mode = mode;
         o.pool.threads = 2;
         lazy_instance inst(o); // threaded mode starts its loop thread here, before the limit
         unique_fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         rlimit was{};
-        if (::getrlimit(RLIMIT_NPROC, &was) != 0) ::_exit(11);
+        if (::getrlimit(RLIMIT_NPROC, &was) != 0) return 11;
         const rlimit none{0, was.rlim_max};
-        if (::setrlimit(RLIMIT_NPROC, &none) != 0) ::_exit(12);
+        if (::setrlimit(RLIMIT_NPROC, &none) != 0) return 12;
         // Submitted, not call()ed: threaded call() runs Tier-2 work on the calling thread.
         const auto run = [&](submit_entry e) {
             completion_entry c{};
@@ -128,30 +123,27 @@ BOOST_DATA_TEST_CASE(a_thread_the_system_refuses_fails_the_entry_with_eagain, bd
                 if (inst.wait_completions(std::span(&c, 1), 10) == 1) return c;
             return c;
         };
-        const completion_entry refused = run(sys::dup(null));
-        if (refused.result != -EAGAIN) ::_exit(13);
-        if (inst.workers().total_workers() != 0u) ::_exit(14);
+        if (run(sys::dup(null)).result != -EAGAIN) return 13;
+        if (inst.workers().total_workers() != 0u) return 14;
         // A chain that would run on a worker: every entry says why, none ran.
         submit_entry chain[2] = {op::tagged(op::linked(sys::dup(null)), 1), op::tagged(sys::dup(null), 2)};
-        if (inst.submit(chain)) ::_exit(15);
+        if (inst.submit(chain)) return 15;
         int eagain = 0;
         completion_entry out[2];
         for (int i = 0, got = 0; i < 200 && got < 2; ++i) {
             const std::size_t n = inst.wait_completions(out, 10);
             for (std::size_t k = 0; k < n; ++k, ++got) eagain += out[k].result == -EAGAIN;
         }
-        if (eagain != 2) ::_exit(16);
-        if (::setrlimit(RLIMIT_NPROC, &was) != 0) ::_exit(17);
+        if (eagain != 2) return 16;
+        if (::setrlimit(RLIMIT_NPROC, &was) != 0) return 17;
         const completion_entry ran = run(sys::dup(null));
-        if (ran.result < 0) ::_exit(18);
+        if (ran.result < 0) return 18;
         ::close(static_cast<int>(ran.result));
-        ::_exit(inst.workers().started() == 1u ? 0 : 19);
-    }
-    int status = 0;
-    BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
-    BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0),
-               "child status " << status << " (10 setuid, 11/12 rlimit, 13 not EAGAIN, 14 a thread, 15 chain "
-               "refused, 16 chain completions, 17 rlimit back, 18 no run after, 19 started; signal 14: hung)");
+        return inst.workers().started() == 1u ? 0 : 19;
+    });
+    BOOST_TEST(child_exited_with(status, 0),
+               describe_child(status) << " (11/12 rlimit, 13 not EAGAIN, 14 a thread, 15 chain refused, "
+                                         "16 chain completions, 17 rlimit back, 18 no run after, 19 started)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,15 +1,18 @@
 #pragma once
 // Shared test fixtures: the ring configurations every ring test runs under, temporary
-// directories, loopback socket pairs, and a completion pretty-printer for Boost.Test.
+// directories, loopback socket pairs, an unprivileged child for limits root escapes, and a
+// completion pretty-printer for Boost.Test.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -233,6 +236,43 @@ inline std::pair<unique_fd, unique_fd> tcp_pair() {
     unique_fd s(::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
     if (s < 0) throw std::runtime_error("accept");
     return {std::move(c), std::move(s)};
+}
+
+//! Exit codes of run_unprivileged's child beyond what its body returns.
+enum : int { child_setuid_refused = 96, child_threw = 97 };
+
+//! Runs `body` (returning an exit code) in a forked child that dropped root for nobody when it
+//! had it: root escapes RLIMIT_MEMLOCK, RLIMIT_NPROC and permission checks. The child never
+//! returns into the test framework: an exception exits child_threw, and a child still running
+//! after `alarm_s` seconds dies of SIGALRM (a hang is a failure, not a stuck test). Returns the
+//! wait status; describe_child() puts it in words.
+template <class F>
+int run_unprivileged(F body, unsigned alarm_s = 20) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork");
+    if (pid == 0) {
+        ::alarm(alarm_s);
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(child_setuid_refused);
+        int code = child_threw;
+        try {
+            code = body();
+        } catch (...) {
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) throw std::runtime_error("waitpid");
+    return status;
+}
+inline bool child_exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+inline std::string describe_child(int status) {
+    if (WIFSIGNALED(status))
+        return "killed by signal " + std::to_string(WTERMSIG(status)) + (WTERMSIG(status) == SIGALRM ? " (it hung)" : "");
+    const int code = WEXITSTATUS(status);
+    if (code == child_setuid_refused) return "exit 96 (could not drop root)";
+    if (code == child_threw) return "exit 97 (an exception)";
+    return "exit " + std::to_string(code);
 }
 
 } // namespace ksvc::test

@@ -389,8 +389,9 @@ public:
         } else {
             p_.backend.flush(); // once per batch; a no-op when only other tiers were placed
         }
-        // Gauges before the publish: a consumer that has this turn's completions sees gauges at
-        // least this fresh (a worker whose completion it holds is no longer counted busy).
+        // Gauges before the sink's publish: a poll()/wait_completions() consumer holding this
+        // turn's completions sees gauges at least this fresh (a worker whose completion it holds
+        // is no longer counted busy). Completion targets were resumed during the drain, earlier.
         refresh_gauges();
         p_.sink.flush_and_notify();
         in_loop_.store(false, std::memory_order_relaxed);
@@ -1030,6 +1031,7 @@ private:
             }
         }
         drain_completions();
+        refresh_gauges(); // before the publish, as in run_once
         p_.sink.flush_and_notify();
         if constexpr (requires(B& b) { b.close_on_this_thread(); }) p_.backend.close_on_this_thread();
         drained_.store(true, std::memory_order_release);

@@ -376,8 +376,17 @@ private:
             const detail::coro::arrival<std::monostate> a = co_await this->next_completion();
             const completion_entry& c = a.c;
             const std::int64_t r = c.result;
+            if constexpr (std::is_same_v<Fd, direct_fd> && requires(const Instance& i) { i.features().fixed_files; }) {
+                // No file table at all: ENFILE forever, not a table that will have a free slot.
+                if (r == -ENFILE && !c.more() && this->owner().features().fixed_files == 0) {
+                    this->end_with(stream_end::error, make_error_code(errc::not_registered));
+                    co_return std::nullopt;
+                }
+            }
             // Ended by the kernel with a connection (its CQ was full), or out of descriptors or
-            // memory (the connections wait in the backlog): armed again by the next turn.
+            // memory: armed again by the next turn. Plain descriptors: the connections wait in
+            // the backlog meanwhile. Direct ones: a full table fails after the kernel accepted,
+            // so that one connection is closed (the kernel's order), and later ones wait.
             const bool recoverable = r >= 0 || r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -ENOBUFS;
             if (!c.more() && recoverable) ++this->rearms_;
             if (r >= 0) {
@@ -388,13 +397,6 @@ private:
             if (!recoverable) {
                 this->end_with_result(r, c);
                 co_return std::nullopt;
-            }
-            if constexpr (std::is_same_v<Fd, direct_fd> && requires(const Instance& i) { i.features().fixed_files; }) {
-                // No file table at all: ENFILE forever, not a table that will have a free slot.
-                if (r == -ENFILE && this->owner().features().fixed_files == 0) {
-                    this->end_with(stream_end::error, make_error_code(errc::not_registered));
-                    co_return std::nullopt;
-                }
             }
             co_await this->pause(std::chrono::milliseconds(20));
         }

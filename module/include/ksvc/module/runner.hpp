@@ -137,10 +137,12 @@ public:
 
     //! Posts `value` into shard `to`'s ring (msg_ring; the target wakes if it sleeps): co_await
     //! it for the sender's completion: 0, or -errno — -EBADF when `to` is not a shard or that
-    //! shard has finished (its instance is gone; a message sent while it was finishing is
-    //! dropped with it), errc::unsupported on a backend without msg_ring (the epoll fallback).
-    //! The runner holds a duplicate of every shard's ring fd until run() returns, so a target's
-    //! descriptor number is never reused for something else while a shard may still send.
+    //! shard has finished; errc::unsupported on a backend without msg_ring (the epoll fallback).
+    //! A message sent while the target is finishing is dropped with it: the completion may then
+    //! say 0, or the kernel's word for a ring whose thread is gone (-EOWNERDEAD). The runner
+    //! holds a duplicate of every shard's ring fd until run() returns, so a target's descriptor
+    //! number is never reused for something else while a shard may still send (a finished
+    //! shard's ring stays open that long, its file table and buffers already released).
     auto send(unsigned to, std::uint32_t value) {
         const int target = to < count_ && !gone_[to].load(std::memory_order_acquire) ? (*rings_)[to] : -1;
         return ksvc::async(*inst_, op::msg_ring(target, value, encode(index_)));
@@ -259,10 +261,12 @@ void sharded_runner<Instance>::run(F main) {
             } gone_on_exit{rv.gone[i]};
             sh.inst_ = &inst;
             (void)inst.call(op::nop()); // the first drive makes the ring (and its resources) here
-            int ring = -1;
+            int ring = -1; // none on the epoll fallback: send() then gives errc::unsupported
             if constexpr (requires { inst.backend().ring_fd(); }) {
-                ring = ::fcntl(inst.backend().ring_fd(), F_DUPFD_CLOEXEC, 0);
-                if (ring < 0) throw std::system_error(errno, std::system_category(), "sharded_runner: dup of a shard's ring fd");
+                if (const int own = inst.backend().ring_fd(); own >= 0) {
+                    ring = ::fcntl(own, F_DUPFD_CLOEXEC, 0);
+                    if (ring < 0) throw std::system_error(errno, std::system_category(), "sharded_runner: dup of a shard's ring fd");
+                }
             }
             {
                 std::unique_lock lock(rv.m);
