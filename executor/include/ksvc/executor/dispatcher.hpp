@@ -139,10 +139,8 @@ public:
 
     // ---- producer protocol ----------------------------------------------------------------
 
-    //! Queues `e`. Any thread in threaded mode; the owner in inline mode (on a thread-bound
-    //! ring another thread gets errc::not_owner; on a plain one a second thread submitting
-    //! while the owner runs is a data race). Never blocks. errc::ring_full when its lane is
-    //! full (nothing was queued), errc::shut_down after stop().
+    //! Queues `e`. Any thread in threaded mode; the owner in inline mode. Never blocks.
+    //! errc::ring_full when its lane is full (nothing was queued), errc::shut_down after stop().
     //! An entry flagged completion_target completes to the target its corr_id names, never
     //! through the sink. A linked chain must be submitted whole with submit(span) in threaded
     //! mode (other producers could interleave single submissions): errc::invalid_argument.
@@ -174,7 +172,6 @@ private:
         submit_ring& lane = (e.flags & entry_flags::completion_target) ? targets_ : lane_;
         if (inline_mode()) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
-            if (!may_drive_here()) return make_error_code(errc::not_owner); // its lane is single-producer
             if (!lane.try_emplace_exclusive(entry_writer{e})) return make_error_code(errc::ring_full);
             accepted_.store(accepted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             return {};
@@ -195,7 +192,6 @@ private:
         // the fence and the doorbell check (four locked instructions per entry).
         if (inline_mode()) {
             if (stopping_.load(std::memory_order_relaxed)) return make_error_code(errc::shut_down);
-            if (!may_drive_here()) return make_error_code(errc::not_owner);
             bool ok;
             if (es.size() == 1) ok = lane.try_emplace_exclusive([&](submit_entry& s) noexcept { write(0, s); });
             else ok = lane.try_emplace_n(es.size(), write);

@@ -8,8 +8,8 @@
 //! poll()/wait_completions() (one consumer at a time). In inline mode everything belongs to
 //! the owner thread, which drives the loop with run_once()/run() (call() drives it itself);
 //! on a ring bound to its thread (single issuer, deferred task work, registered ring fd) the
-//! first thread to drive it stays the only one: run_once() elsewhere does nothing, call()
-//! completes with errc::not_owner and submit() returns it.
+//! first thread to drive it stays the only one: run_once() elsewhere does nothing and call()
+//! completes with errc::not_owner.
 //! After fork() the child must not use the parent's instance: every call reports
 //! errc::forked_child and destruction only releases this process's mappings.
 #include <chrono>
