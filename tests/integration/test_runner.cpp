@@ -3,6 +3,7 @@
 // SIGTERM stopping everything with nothing leaked, and a shard's exception stopping the rest.
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -280,6 +281,42 @@ BOOST_AUTO_TEST_CASE(a_message_to_a_finished_shard_says_ebadf) {
     BOOST_REQUIRE(self_message.has_value());
     BOOST_TEST(self_message->from == 0u);
     BOOST_TEST(self_message->value == 42u);
+}
+
+// A finished shard's direct descriptors close with its instance, though the runner still holds
+// a duplicate of its ring fd: shard 1 accepts a connection into its file table and finishes
+// without closing it; once shard 1 is gone, the client reads the end of the stream.
+BOOST_AUTO_TEST_CASE(a_finished_shards_direct_connections_close_with_it) {
+    runner_options o;
+    o.shards = 2;
+    o.stop_signals.clear();
+    sharded_runner<> r(o);
+    loopback_listener l;
+    unique_fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(::connect(client, reinterpret_cast<const sockaddr*>(&l.addr), sizeof l.addr) == 0);
+    std::atomic<bool> accepted{false};
+    std::int64_t gone = 1;
+    int readable = -1;
+    ssize_t got = -2;
+    r.run([&](shard& sh) -> task<void> {
+        if (sh.index() == 1) {
+            const completion_entry c = co_await ksvc::async(sh.instance(), op::accept_direct(l.fd));
+            accepted = c.result >= 0; // a direct descriptor, left open on purpose
+            co_return;
+        }
+        for (int i = 0; i < 500 && gone != -EBADF; ++i) {
+            gone = (co_await sh.send(1, 1)).result;
+            (void)co_await ksvc::async(sh.instance(), op::timeout(10ms));
+        }
+        pollfd p{client.fd, POLLIN, 0};
+        readable = ::poll(&p, 1, 5000); // blocks this shard's thread: nothing else runs here
+        char b = 0;
+        got = ::recv(client.fd, &b, 1, MSG_DONTWAIT);
+    });
+    BOOST_TEST(accepted.load());
+    BOOST_TEST(gone == -EBADF);
+    BOOST_TEST(readable == 1);
+    BOOST_TEST(got == 0); // the end of the stream: the server side was closed with its table
 }
 
 // Where io_uring is refused the shards serve through the epoll fallback: the runner still
