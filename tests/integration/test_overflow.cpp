@@ -28,14 +28,20 @@ using namespace std::chrono_literals;
 
 const std::vector<dispatch_mode> modes = {dispatch_mode::threaded, dispatch_mode::inline_mode};
 
-BOOST_AUTO_TEST_SUITE(inflight_and_overflow)
-
-// A 4-entry SQ with an 8-entry CQ, 64 entries in flight: 10 000 completions, each once.
-BOOST_DATA_TEST_CASE(a_tiny_cq_overflows_and_loses_nothing, bdata::make(modes), mode) {
+// A 4-entry SQ with an 8-entry CQ: a handful of completions fills it.
+instance_options tiny_cq(dispatch_mode mode) {
     instance_options o;
     o.mode = mode;
     o.ring.entries = 4;
     o.ring.cq_entries = 8;
+    return o;
+}
+
+BOOST_AUTO_TEST_SUITE(inflight_and_overflow)
+
+// A 4-entry SQ with an 8-entry CQ, 64 entries in flight: 10 000 completions, each once.
+BOOST_DATA_TEST_CASE(a_tiny_cq_overflows_and_loses_nothing, bdata::make(modes), mode) {
+    instance_options o = tiny_cq(mode);
     o.ring.max_inflight = 64;
     default_instance inst(o);
     BOOST_REQUIRE(inst.backend().capacity() == 64u);
@@ -117,10 +123,7 @@ BOOST_DATA_TEST_CASE(thousands_in_flight_beyond_the_sq, bdata::make(modes), mode
 template <class Backend>
 void stream_survives_a_full_cq(dispatch_mode mode) {
     using I = instance<probe_router, Backend, fixed_pool, eventfd_notifier, provided_buffer_ring>;
-    instance_options o;
-    o.mode = mode;
-    o.ring.entries = 4;
-    o.ring.cq_entries = 8;
+    instance_options o = tiny_cq(mode);
     o.buffer_count = 128;
     o.buffer_size = 64;
     o.buffer_incremental = false;
@@ -184,11 +187,7 @@ BOOST_DATA_TEST_CASE(a_multishot_stream_ended_by_a_full_cq_is_rearmed_owner_thre
 template <class Backend>
 void accept_survives_a_full_cq(dispatch_mode mode) {
     using I = instance<probe_router, Backend, fixed_pool, eventfd_notifier, heap_buffers>;
-    instance_options o;
-    o.mode = mode;
-    o.ring.entries = 4;
-    o.ring.cq_entries = 8;
-    I inst(o);
+    I inst(tiny_cq(mode));
     if (inst.router().route(static_cast<std::uint32_t>(operation::accept_multishot)).emulated) return;
     constexpr int clients = 40;
     loopback_listener l;

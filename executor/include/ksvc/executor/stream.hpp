@@ -483,14 +483,14 @@ private:
                 ++this->rearms_; // ended by the queue bound: everything queued was taken, arm again
                 continue;
             }
-            if constexpr (requires(provider& pr) { pr.registration_error(); }) {
-                // A group the kernel never took: ENOBUFS forever, not a ring waiting for drops.
-                if (c.result == -ENOBUFS && this->owner().buffers().registration_error() != 0) {
-                    this->end_with(stream_end::error, make_error_code(errc::not_registered));
-                    co_return std::nullopt;
-                }
-            }
             if (c.result == -ENOBUFS) {
+                if constexpr (requires(provider& pr) { pr.registration_error(); }) {
+                    // A group the kernel never took: ENOBUFS forever, not a ring waiting for drops.
+                    if (this->owner().buffers().registration_error() != 0) {
+                        this->end_with(stream_end::error, make_error_code(errc::not_registered));
+                        co_return std::nullopt;
+                    }
+                }
                 // Every buffer is leased: at once the first time (leases drop all the time),
                 // after 1 ms when it happens again with nothing received in between.
                 ++this->rearms_;

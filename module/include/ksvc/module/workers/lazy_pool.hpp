@@ -6,8 +6,9 @@
 //! outstanding (accepted, not yet reaped) it returns ring_full. When no thread is alive and the
 //! system refuses to start one (RLIMIT_NPROC: EAGAIN; out of memory: ENOMEM), the work is
 //! accepted and completes at once with that errno, every entry of a chain alike — a caller
-//! never waits for a thread that cannot come; the next enqueue tries to start one again. The queue is a mutex and a condition variable: Tier-2 work is a syscall on a
-//! thread, which costs far more than the lock.
+//! never waits for a thread that cannot come; the next enqueue tries to start one again. The
+//! queue is a mutex and a condition variable: Tier-2 work is a syscall on a thread, which costs
+//! far more than the lock.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
