@@ -42,6 +42,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ksvc/executor/frame_stack.hpp>
 #include <ksvc/executor/op.hpp>
 #include <ksvc/executor/stream.hpp>
 #include <ksvc/executor/sys.hpp>
@@ -239,7 +240,7 @@ private:
                     co_return;
                 }
                 waiting_headers_ = false;
-                const bool keep = co_await answer(r.req);
+                const bool keep = co_await answer(std::allocator_arg, fa_, r.req);
                 buf.erase(0, r.consumed);
                 if (!keep) co_return;
                 waiting_headers_ = true;
@@ -299,7 +300,7 @@ private:
 
     // Sends all of `data`; false when the peer is gone. Sends (and a body's waits) end when the
     // shard stops: a client that stopped reading cannot hold the server's shutdown.
-    ksvc::task<bool> send_all(std::string_view data, bool more) {
+    ksvc::task<bool> send_all(std::allocator_arg_t, ksvc::frame_allocator, std::string_view data, bool more) {
         while (!data.empty()) {
             const ksvc::completion_entry c = co_await ksvc::async(
                 inst_, ksvc::sys::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0)), sh_.stop_token());
@@ -316,13 +317,13 @@ private:
                                  std::to_string(status) + " " + http::reason(status) + "</h1>\n";
         std::string h = http::response_head(status, "text/html; charset=utf-8", body.size(), keep, allow ? "Allow: GET, HEAD\r\n" : "");
         if (with_body) h += body;
-        const bool ok = co_await send_all(h, false);
+        const bool ok = co_await send_all(std::allocator_arg, fa_, h, false);
         if (sent) *sent = ok;
         co_return ok && keep;
     }
 
     // Answers one request; returns whether the connection stays open.
-    ksvc::task<bool> answer(const http::request& q) {
+    ksvc::task<bool> answer(std::allocator_arg_t, ksvc::frame_allocator, const http::request& q) {
         const bool head_only = q.verb == http::method::head;
         const std::string path = q.path.empty() ? "." : q.path;
         open_how how{};
@@ -341,13 +342,14 @@ private:
             co_return co_await send_error(status, false, q.keep_alive && status < 500, !head_only);
         }
         file_ = static_cast<int>(o.result);
-        const bool keep = co_await answer_file(q, path, head_only);
+        const bool keep = co_await answer_file(std::allocator_arg, fa_, q, path, head_only);
         ::close(std::exchange(file_, -1));
         co_return keep;
     }
 
     // `index`: the file is a directory's index.html (the target named the directory).
-    ksvc::task<bool> answer_file(const http::request& q, const std::string& path, bool head_only, bool index = false) {
+    ksvc::task<bool> answer_file(std::allocator_arg_t, ksvc::frame_allocator, const http::request& q, const std::string& path,
+                                 bool head_only, bool index = false) {
         // fstat(2) on the open file, right here: it cannot block, and io_uring would run a
         // STATX on an io-wq thread (a wake-up and a context switch per request).
         struct ::stat st{};
@@ -356,7 +358,7 @@ private:
             if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
                 count(301);
                 const std::string loc = "Location: /" + escape_url(q.path) + "/" + (q.query.empty() ? "" : "?" + q.query) + "\r\n";
-                co_return co_await send_all(http::response_head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
+                co_return co_await send_all(std::allocator_arg, fa_, http::response_head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
             }
             open_how how{};
             how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
@@ -365,7 +367,7 @@ private:
             if (idx.result >= 0) {
                 ::close(std::exchange(file_, static_cast<int>(idx.result)));
                 const std::string index_path = path + "/index.html";
-                co_return co_await answer_file(q, index_path, head_only, true);
+                co_return co_await answer_file(std::allocator_arg, fa_, q, index_path, head_only, true);
             }
             if (!s_.cfg.index) co_return co_await send_error(403, false, q.keep_alive, !head_only);
             co_return co_await send_listing(q, head_only);
@@ -378,17 +380,17 @@ private:
             const auto since = http::parse_date(q.if_modified_since);
             if (since && *since <= std::time(nullptr) && st.st_mtime <= *since) {
                 count(304);
-                co_return co_await send_all(http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
+                co_return co_await send_all(std::allocator_arg, fa_, http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
                     q.keep_alive;
             }
         }
         count(200);
         const auto size = static_cast<std::uint64_t>(st.st_size);
-        if (!co_await send_all(http::response_head(200, http::content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
+        if (!co_await send_all(std::allocator_arg, fa_, http::response_head(200, http::content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
                                !head_only && size > 0))
             co_return false;
         if (head_only || size == 0) co_return q.keep_alive;
-        const bool sent = s_.cfg.splice_bodies ? co_await splice_body(size) : co_await sendfile_body(size);
+        const bool sent = s_.cfg.splice_bodies ? co_await splice_body(size) : co_await sendfile_body(std::allocator_arg, fa_, size);
         co_return sent && q.keep_alive;
     }
 
@@ -396,7 +398,7 @@ private:
     // when the socket is full the coroutine waits for POLLOUT through the ring. (A file that is
     // not in the page cache would be read from disk on this thread — a static-file server's
     // usual bet; --body splice keeps even that off it.)
-    ksvc::task<bool> sendfile_body(std::uint64_t size) {
+    ksvc::task<bool> sendfile_body(std::allocator_arg_t, ksvc::frame_allocator, std::uint64_t size) {
         off_t off = 0;
         while (static_cast<std::uint64_t>(off) < size) {
             const ssize_t n = ::sendfile(fd_, file_, &off, static_cast<std::size_t>(size - static_cast<std::uint64_t>(off)));
@@ -451,12 +453,16 @@ private:
         count(200);
         std::string h = http::response_head(200, "text/html; charset=utf-8", body.size(), q.keep_alive);
         if (!head_only) h += body;
-        co_return co_await send_all(h, false) && q.keep_alive;
+        co_return co_await send_all(std::allocator_arg, fa_, h, false) && q.keep_alive;
     }
 
     server& s_;
     shard& sh_;
     ksvc::server_instance& inst_;
+    // A request's coroutines (answer, answer_file, send_all, sendfile_body) take their frames
+    // from this stack: nested, so in stack order, and no malloc per request.
+    ksvc::frame_stack frames_{8192};
+    ksvc::frame_allocator fa_ = frames_.allocator();
     int fd_;
     int file_ = -1;
     int pipe_[2] = {-1, -1};
