@@ -29,10 +29,10 @@ public:
 
     [[nodiscard]] void* allocate(std::size_t n) {
         const std::size_t need = sizeof(header) + round_up(n);
-        if (!block_ && capacity_ >= need) block_.reset(static_cast<std::byte*>(::operator new(capacity_)));
+        if (!block_ && capacity_ >= need) block_.reset(static_cast<std::byte*>(::operator new(capacity_, align)));
         if (!block_ || capacity_ - top_ < need) {
             ++heap_frames_;
-            return ::operator new(n);
+            return ::operator new(n, align);
         }
         auto* h = new (block_.get() + top_) header{last_, false};
         last_ = top_;
@@ -43,7 +43,7 @@ public:
     void deallocate(void* p, std::size_t n) noexcept {
         auto* b = static_cast<std::byte*>(p);
         if (!block_ || b < block_.get() || b >= block_.get() + capacity_) {
-            ::operator delete(p, n);
+            ::operator delete(p, n, align);
             return;
         }
         reinterpret_cast<header*>(b)[-1].freed = true;
@@ -75,14 +75,16 @@ public:
     [[nodiscard]] allocator_of<> allocator() noexcept { return allocator_of<>(this); }
 
 private:
-    // Plain operator new already aligns to max_align_t, as frames need.
-    static constexpr std::size_t granule = alignof(std::max_align_t);
+    // Frames are aligned to a cache line: a frame that holds a submit_entry across an await
+    // (alignas(64)) needs it, and the promise's operator new is not told the frame's alignment.
+    static constexpr std::size_t granule = 64;
+    static constexpr std::align_val_t align{granule};
     struct alignas(granule) header {
         std::size_t below; // offset of the header under this one (meaningless for the first)
         bool freed;
     };
     struct block_delete {
-        void operator()(std::byte* p) const noexcept { ::operator delete(p); }
+        void operator()(std::byte* p) const noexcept { ::operator delete(p, align); }
     };
     static constexpr std::size_t round_up(std::size_t n) noexcept { return (n + granule - 1) / granule * granule; }
     header& at(std::size_t off) noexcept { return *reinterpret_cast<header*>(block_.get() + off); }
