@@ -3,6 +3,7 @@
 // (bench/reference/http_epoll.cpp), so that both send the same header bytes: dates in IMF-fixdate,
 // Content-Type by extension, reason phrases, and the status line plus headers of a response.
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -12,13 +13,24 @@
 
 namespace http {
 
-//! IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
-inline std::string date(std::time_t t) {
+//! IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", appended to `out`.
+inline void append_date(std::string& out, std::time_t t) {
     std::tm tm{};
     ::gmtime_r(&t, &tm);
     char b[64];
-    std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return b;
+    out.append(b, std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm));
+}
+inline std::string date(std::time_t t) {
+    std::string s;
+    append_date(s, t);
+    return s;
+}
+//! A header line "Name: <IMF-fixdate>\r\n" appended to `out`.
+inline void append_date_header(std::string& out, std::string_view name, std::time_t t) {
+    out += name;
+    out += ": ";
+    append_date(out, t);
+    out += "\r\n";
 }
 //! An HTTP-date back to seconds: IMF-fixdate, and the obsolete RFC 850 and asctime forms that
 //! RFC 9110 §5.6.7 says a recipient must accept; nullopt for anything else (the header is then
@@ -73,15 +85,40 @@ inline const char* reason(int status) {
     }
 }
 
-//! The status line and headers of a response, ending with the blank line. `extra`: more header
-//! lines, each ending in CRLF. A 304 carries no Content-Length.
-inline std::string response_head(int status, std::string_view type, std::uint64_t length, bool keep, std::string_view extra = {}) {
-    std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
-    h += "Server: ksvc-http-server\r\nDate: " + date(std::time(nullptr)) + "\r\n";
-    if (!type.empty()) h += "Content-Type: " + std::string(type) + "\r\n";
-    if (status != 304) h += "Content-Length: " + std::to_string(length) + "\r\n";
+//! The status line and headers of a response, ending with the blank line, written into `h`
+//! (cleared first: a buffer kept per connection keeps its capacity, and a response costs no
+//! allocation). `last_modified` >= 0 adds a Last-Modified header; `extra`: more header lines,
+//! each ending in CRLF. A 304 carries no Content-Length.
+inline void write_response_head(std::string& h, int status, std::string_view type, std::uint64_t length, bool keep,
+                                std::time_t last_modified = -1, std::string_view extra = {}) {
+    const auto number = [&h](std::uint64_t v) {
+        char b[24];
+        h.append(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, v).ptr - b));
+    };
+    h.clear();
+    h += "HTTP/1.1 ";
+    number(static_cast<std::uint64_t>(status));
+    h += ' ';
+    h += reason(status);
+    h += "\r\nServer: ksvc-http-server\r\n";
+    append_date_header(h, "Date", std::time(nullptr));
+    if (!type.empty()) {
+        h += "Content-Type: ";
+        h += type;
+        h += "\r\n";
+    }
+    if (status != 304) {
+        h += "Content-Length: ";
+        number(length);
+        h += "\r\n";
+    }
+    if (last_modified >= 0) append_date_header(h, "Last-Modified", last_modified);
     h += extra;
     h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+}
+inline std::string response_head(int status, std::string_view type, std::uint64_t length, bool keep, std::string_view extra = {}) {
+    std::string h;
+    write_response_head(h, status, type, length, keep, -1, extra);
     return h;
 }
 

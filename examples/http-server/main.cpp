@@ -374,20 +374,19 @@ private:
         }
         if (!S_ISREG(st.st_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
         if (q.trailing_slash && !index) co_return co_await send_error(404, false, q.keep_alive, !head_only); // "/file.txt/"
-        const std::string modified = http::date(st.st_mtime);
         if (!q.if_modified_since.empty()) {
             // A date in the future is no valid date (RFC 9110 §13.1.3): ignored, the file is sent.
             const auto since = http::parse_date(q.if_modified_since);
             if (since && *since <= std::time(nullptr) && st.st_mtime <= *since) {
                 count(304);
-                co_return co_await send_all(std::allocator_arg, fa_, http::response_head(304, "", 0, q.keep_alive, "Last-Modified: " + modified + "\r\n"), false) &&
-                    q.keep_alive;
+                http::write_response_head(head_, 304, "", 0, q.keep_alive, st.st_mtime);
+                co_return co_await send_all(std::allocator_arg, fa_, head_, false) && q.keep_alive;
             }
         }
         count(200);
         const auto size = static_cast<std::uint64_t>(st.st_size);
-        if (!co_await send_all(std::allocator_arg, fa_, http::response_head(200, http::content_type(path), size, q.keep_alive, "Last-Modified: " + modified + "\r\n"),
-                               !head_only && size > 0))
+        http::write_response_head(head_, 200, http::content_type(path), size, q.keep_alive, st.st_mtime);
+        if (!co_await send_all(std::allocator_arg, fa_, head_, !head_only && size > 0))
             co_return false;
         if (head_only || size == 0) co_return q.keep_alive;
         const bool sent = s_.cfg.splice_bodies ? co_await splice_body(size) : co_await sendfile_body(std::allocator_arg, fa_, size);
@@ -463,6 +462,7 @@ private:
     // from this stack: nested, so in stack order, and no malloc per request.
     ksvc::frame_stack frames_{8192};
     ksvc::frame_allocator fa_ = frames_.allocator();
+    std::string head_; // the response head being sent; its capacity serves every response
     int fd_;
     int file_ = -1;
     int pipe_[2] = {-1, -1};
