@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
             if (r.what == http::parse_result::incomplete) return true;
             ++requests;
             if (r.what == http::parse_result::refused) {
-                c.out = http::response_head(r.status, "text/html; charset=utf-8", 0, false);
+                http::write_response_head(c.out, r.status, "text/html; charset=utf-8", 0, false);
                 c.close_after = true;
                 c.in.clear();
                 return pump_out(c);
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
             struct stat st{};
             if (f < 0 || ::fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
                 if (f >= 0) ::close(f);
-                c.out = http::response_head(f < 0 && errno != EACCES ? 404 : 403, "text/html; charset=utf-8", 0, q.keep_alive);
+                http::write_response_head(c.out, f < 0 && errno != EACCES ? 404 : 403, "text/html; charset=utf-8", 0, q.keep_alive);
                 if (!pump_out(c)) return false;
                 continue;
             }
@@ -135,7 +135,6 @@ int main(int argc, char** argv) {
                 if (!pump_out(c)) return false;
                 continue;
             }
-            // Written into c.out, whose capacity stays with the connection: no allocation per response.
             http::write_response_head(c.out, 200, http::content_type(path), static_cast<std::uint64_t>(st.st_size), q.keep_alive,
                                       st.st_mtime);
             if (q.verb == http::method::get && st.st_size > 0) {

@@ -20,11 +20,6 @@ inline void append_date(std::string& out, std::time_t t) {
     char b[64];
     out.append(b, std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm));
 }
-inline std::string date(std::time_t t) {
-    std::string s;
-    append_date(s, t);
-    return s;
-}
 //! A header line "Name: <IMF-fixdate>\r\n" appended to `out`.
 inline void append_date_header(std::string& out, std::string_view name, std::time_t t) {
     out += name;
@@ -87,10 +82,10 @@ inline const char* reason(int status) {
 
 //! The status line and headers of a response, ending with the blank line, written into `h`
 //! (cleared first: a buffer kept per connection keeps its capacity, and a response costs no
-//! allocation). `last_modified` >= 0 adds a Last-Modified header; `extra`: more header lines,
-//! each ending in CRLF. A 304 carries no Content-Length.
+//! allocation). `last_modified` adds a Last-Modified header; `extra`: more header lines, each
+//! ending in CRLF. A 304 carries no Content-Length.
 inline void write_response_head(std::string& h, int status, std::string_view type, std::uint64_t length, bool keep,
-                                std::time_t last_modified = -1, std::string_view extra = {}) {
+                                std::optional<std::time_t> last_modified = std::nullopt, std::string_view extra = {}) {
     const auto number = [&h](std::uint64_t v) {
         char b[24];
         h.append(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, v).ptr - b));
@@ -112,13 +107,13 @@ inline void write_response_head(std::string& h, int status, std::string_view typ
         number(length);
         h += "\r\n";
     }
-    if (last_modified >= 0) append_date_header(h, "Last-Modified", last_modified);
+    if (last_modified) append_date_header(h, "Last-Modified", *last_modified);
     h += extra;
     h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
 }
 inline std::string response_head(int status, std::string_view type, std::uint64_t length, bool keep, std::string_view extra = {}) {
     std::string h;
-    write_response_head(h, status, type, length, keep, -1, extra);
+    write_response_head(h, status, type, length, keep, std::nullopt, extra);
     return h;
 }
 

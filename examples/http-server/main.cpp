@@ -235,7 +235,7 @@ private:
                 if (r.what == http::parse_result::refused) {
                     // After a refusal the stream may be out of step: close, but linger first.
                     bool sent = false;
-                    (void)co_await send_error(r.status, r.status == 405, false, !r.head, &sent);
+                    (void)co_await send_error(std::allocator_arg, fa_, r.status, r.status == 405, false, !r.head, &sent);
                     if (sent) co_await linger(in); // a peer that is gone has nothing to read
                     co_return;
                 }
@@ -250,7 +250,7 @@ private:
             if (!lease) {
                 if (timed_out_ && !buf.empty()) {
                     s_.t.timeouts += 1;
-                    co_await send_error(408, false, false);
+                    co_await send_error(std::allocator_arg, fa_, 408, false, false);
                 }
                 co_return; // the peer closed, the shard stops, or an idle connection timed out
             }
@@ -311,7 +311,8 @@ private:
     }
 
     // Returns whether the connection stays open; `*sent`: whether the whole answer went out.
-    ksvc::task<bool> send_error(int status, bool allow, bool keep, bool with_body = true, bool* sent = nullptr) {
+    ksvc::task<bool> send_error(std::allocator_arg_t, ksvc::frame_allocator, int status, bool allow, bool keep, bool with_body = true,
+                                bool* sent = nullptr) {
         count(status);
         const std::string body = "<!DOCTYPE html><title>" + std::to_string(status) + " " + http::reason(status) + "</title><h1>" +
                                  std::to_string(status) + " " + http::reason(status) + "</h1>\n";
@@ -339,7 +340,7 @@ private:
             if (e == EACCES || e == EPERM) status = 403;
             else if (e == EMFILE || e == ENFILE || e == ENOMEM) status = 503;
             else if (e == ENOENT || e == ENOTDIR || e == EXDEV || e == ELOOP || e == ENAMETOOLONG || e == ENXIO) status = 404;
-            co_return co_await send_error(status, false, q.keep_alive && status < 500, !head_only);
+            co_return co_await send_error(std::allocator_arg, fa_, status, false, q.keep_alive && status < 500, !head_only);
         }
         file_ = static_cast<int>(o.result);
         const bool keep = co_await answer_file(std::allocator_arg, fa_, q, path, head_only);
@@ -353,12 +354,13 @@ private:
         // fstat(2) on the open file, right here: it cannot block, and io_uring would run a
         // STATX on an io-wq thread (a wake-up and a context switch per request).
         struct ::stat st{};
-        if (::fstat(file_, &st) != 0) co_return co_await send_error(500, false, false, !head_only);
+        if (::fstat(file_, &st) != 0) co_return co_await send_error(std::allocator_arg, fa_, 500, false, false, !head_only);
         if (S_ISDIR(st.st_mode)) {
             if (!q.trailing_slash) { // "/dir" → "/dir/": relative links inside it then work
                 count(301);
                 const std::string loc = "Location: /" + escape_url(q.path) + "/" + (q.query.empty() ? "" : "?" + q.query) + "\r\n";
-                co_return co_await send_all(std::allocator_arg, fa_, http::response_head(301, "", 0, q.keep_alive, loc), false) && q.keep_alive;
+                http::write_response_head(head_, 301, "", 0, q.keep_alive, std::nullopt, loc);
+                co_return co_await send_all(std::allocator_arg, fa_, head_, false) && q.keep_alive;
             }
             open_how how{};
             how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
@@ -369,11 +371,11 @@ private:
                 const std::string index_path = path + "/index.html";
                 co_return co_await answer_file(std::allocator_arg, fa_, q, index_path, head_only, true);
             }
-            if (!s_.cfg.index) co_return co_await send_error(403, false, q.keep_alive, !head_only);
+            if (!s_.cfg.index) co_return co_await send_error(std::allocator_arg, fa_, 403, false, q.keep_alive, !head_only);
             co_return co_await send_listing(q, head_only);
         }
-        if (!S_ISREG(st.st_mode)) co_return co_await send_error(403, false, q.keep_alive, !head_only);
-        if (q.trailing_slash && !index) co_return co_await send_error(404, false, q.keep_alive, !head_only); // "/file.txt/"
+        if (!S_ISREG(st.st_mode)) co_return co_await send_error(std::allocator_arg, fa_, 403, false, q.keep_alive, !head_only);
+        if (q.trailing_slash && !index) co_return co_await send_error(std::allocator_arg, fa_, 404, false, q.keep_alive, !head_only); // "/file.txt/"
         if (!q.if_modified_since.empty()) {
             // A date in the future is no valid date (RFC 9110 §13.1.3): ignored, the file is sent.
             const auto since = http::parse_date(q.if_modified_since);
@@ -389,7 +391,8 @@ private:
         if (!co_await send_all(std::allocator_arg, fa_, head_, !head_only && size > 0))
             co_return false;
         if (head_only || size == 0) co_return q.keep_alive;
-        const bool sent = s_.cfg.splice_bodies ? co_await splice_body(size) : co_await sendfile_body(std::allocator_arg, fa_, size);
+        const bool sent = s_.cfg.splice_bodies ? co_await splice_body(std::allocator_arg, fa_, size)
+                                               : co_await sendfile_body(std::allocator_arg, fa_, size);
         co_return sent && q.keep_alive;
     }
 
@@ -413,7 +416,7 @@ private:
     }
 
     // file → pipe → socket with splice: the pages never pass through user space.
-    ksvc::task<bool> splice_body(std::uint64_t size) {
+    ksvc::task<bool> splice_body(std::allocator_arg_t, ksvc::frame_allocator, std::uint64_t size) {
         if (pipe_[0] < 0 && ::pipe2(pipe_, O_CLOEXEC) != 0) co_return false;
         loff_t off = 0; // splice advances it (it lives in this frame until the completion)
         while (static_cast<std::uint64_t>(off) < size) {
@@ -438,7 +441,7 @@ private:
         DIR* d = dfd >= 0 ? ::fdopendir(dfd) : nullptr;
         if (!d) {
             if (dfd >= 0) ::close(dfd);
-            co_return co_await send_error(500, false, false, !head_only);
+            co_return co_await send_error(std::allocator_arg, fa_, 500, false, false, !head_only);
         }
         std::vector<std::string> names;
         while (const dirent* e = ::readdir(d))
@@ -458,8 +461,9 @@ private:
     server& s_;
     shard& sh_;
     ksvc::server_instance& inst_;
-    // A request's coroutines (answer, answer_file, send_all, sendfile_body) take their frames
-    // from this stack: nested, so in stack order, and no malloc per request.
+    // A request's coroutines (answer, answer_file, send_all, the body and error senders) take
+    // their frames from this stack: nested, so in stack order, and no malloc per request. The
+    // block is held only while a request is answered (frame_stack.hpp).
     ksvc::frame_stack frames_{8192};
     ksvc::frame_allocator fa_ = frames_.allocator();
     std::string head_; // the response head being sent; its capacity serves every response

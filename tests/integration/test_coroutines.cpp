@@ -51,6 +51,28 @@ void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     return std::malloc(n ? n : 1);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
+// Over-aligned allocations too (frame_stack takes its blocks and its spilled frames that way).
+void* operator new(std::size_t n, std::align_val_t a) {
+    if (counting.load(std::memory_order_relaxed)) counted.fetch_add(1, std::memory_order_relaxed);
+    const auto al = static_cast<std::size_t>(a);
+    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    try {
+        return ::operator new(n, a);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t& t) noexcept { return ::operator new(n, a, t); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -74,9 +96,9 @@ task<std::size_t> round_trips(default_instance& inst, int r, int w, std::thread:
                               int& wrong_thread) {
     std::size_t bytes = 0;
     std::stop_source never;
+    std::unique_ptr<allocation_count> count; // rounds 1..199: after the first, scheduler vectors are warm
     for (int i = 0; i < 200; ++i) {
-        std::unique_ptr<allocation_count> count;
-        if (i == 1) count = std::make_unique<allocation_count>(); // after the first: scheduler vectors warm
+        if (i == 1) count = std::make_unique<allocation_count>();
         char out[8], in[8] = {};
         std::snprintf(out, sizeof out, "%07d", i);
         const completion_entry wr = co_await async(inst, sys::write(w, out, sizeof out));
@@ -91,8 +113,8 @@ task<std::size_t> round_trips(default_instance& inst, int r, int w, std::thread:
         wrong_thread += std::this_thread::get_id() != home;
         if (rd.result != 8 || std::memcmp(in, out, 8) != 0) throw std::runtime_error("read: " + std::to_string(rd.result));
         bytes += 8;
-        if (count) allocations += count->now();
     }
+    if (count) allocations += count->now();
     co_return bytes;
 }
 
@@ -311,13 +333,14 @@ task<std::size_t> handler(std::allocator_arg_t, frame_allocator a, default_insta
 }
 task<std::size_t> chains(default_instance& inst, frame_stack& stack, int r, int w, std::size_t& allocations, std::size_t& left_in_use) {
     std::size_t bytes = 0;
+    std::unique_ptr<allocation_count> count; // chains 1..99
     for (int i = 0; i < 100; ++i) {
-        std::unique_ptr<allocation_count> count;
         if (i == 1) count = std::make_unique<allocation_count>();
         bytes += co_await handler(std::allocator_arg, stack.allocator(), inst, r, w, i);
         left_in_use += stack.in_use();
-        if (count) allocations += count->now();
     }
+    if (count) allocations += count->now();
+    count.reset();
     // An exception thrown three frames down reaches the awaiter; every frame is given back.
     try {
         (void)co_await handler(std::allocator_arg, stack.allocator(), inst, r, w, -1);
@@ -340,13 +363,17 @@ BOOST_DATA_TEST_CASE(a_frame_stack_serves_nested_frames_without_the_heap, bdata:
     BOOST_TEST(stack.heap_frames() == 0u);
 }
 
-// Frames freed out of stack order: two branches of when_all from one stack, the older (first
-// allocated) finishing last or first; a frame larger than the block comes from the heap. The
-// stack ends empty either way (ASan checks every byte).
+// Frames freed out of stack order: two branches of when_all from one stack, the first one made
+// finishing first or last; a frame larger than the block comes from the heap. The stack ends
+// empty either way, and under ASan a popped frame is poisoned (a use after free is reported).
 task<std::string> read_into_frame(std::allocator_arg_t, frame_allocator, default_instance& inst, int fd) {
     char buf[16] = {};
     const completion_entry c = co_await async(inst, sys::read(fd, buf, sizeof buf));
     co_return std::string(buf, c.result > 0 ? static_cast<std::size_t>(c.result) : 0u);
+}
+task<void> write_in_order(default_instance& inst, int x, int y) {
+    (void)co_await async(inst, sys::write(x, "1", 1));
+    (void)co_await async(inst, sys::write(y, "2", 1));
 }
 task<std::size_t> big_frame(std::allocator_arg_t, frame_allocator, default_instance& inst) {
     std::array<char, 16384> room{}; // lives across the await: in the frame, larger than the block
@@ -356,18 +383,14 @@ task<std::size_t> big_frame(std::allocator_arg_t, frame_allocator, default_insta
 BOOST_DATA_TEST_CASE(a_frame_stack_takes_frames_freed_out_of_order_and_spills_big_ones, bdata::make(run_configs()), c) {
     default_instance inst(options_for(c));
     frame_stack stack(8192);
-    for (bool older_first : {true, false}) {
+    for (bool first_made_finishes_first : {true, false}) {
         pipe_pair p1, p2;
-        const int first_w = older_first ? p1.w.fd : p2.w.fd;
-        const int second_w = older_first ? p2.w.fd : p1.w.fd;
-        auto [a, b, none] = sync_wait(inst, when_all(read_into_frame(std::allocator_arg, stack.allocator(), inst, p1.r),
-                                                     read_into_frame(std::allocator_arg, stack.allocator(), inst, p2.r),
-                                                     [](default_instance& in, int x, int y) -> task<void> {
-                                                         (void)co_await async(in, sys::write(x, "1", 1));
-                                                         (void)co_await async(in, sys::write(y, "2", 1));
-                                                     }(inst, first_w, second_w)));
-        BOOST_TEST(a == (older_first ? "1" : "2"));
-        BOOST_TEST(b == (older_first ? "2" : "1"));
+        task<std::string> first = read_into_frame(std::allocator_arg, stack.allocator(), inst, p1.r); // lower in the block
+        task<std::string> second = read_into_frame(std::allocator_arg, stack.allocator(), inst, p2.r);
+        const int x = first_made_finishes_first ? p1.w.fd : p2.w.fd, y = first_made_finishes_first ? p2.w.fd : p1.w.fd;
+        auto [a, b, none] = sync_wait(inst, when_all(std::move(first), std::move(second), write_in_order(inst, x, y)));
+        BOOST_TEST(a == (first_made_finishes_first ? "1" : "2"));
+        BOOST_TEST(b == (first_made_finishes_first ? "2" : "1"));
         (void)none;
         BOOST_TEST(stack.in_use() == 0u);
     }
@@ -375,8 +398,13 @@ BOOST_DATA_TEST_CASE(a_frame_stack_takes_frames_freed_out_of_order_and_spills_bi
     BOOST_TEST(sync_wait(inst, big_frame(std::allocator_arg, stack.allocator(), inst)) == 16385u);
     BOOST_TEST(stack.heap_frames() == 1u);
     BOOST_TEST(stack.in_use() == 0u);
-    // The bookkeeping itself, frame by frame: b freed under c is reclaimed when c goes.
+}
+
+// The bookkeeping frame by frame, through the allocator the hook uses.
+BOOST_AUTO_TEST_CASE(a_frame_stack_reclaims_out_of_order_frees_and_spills_what_does_not_fit) {
+    frame_stack stack(1024);
     frame_allocator al = stack.allocator();
+    // y freed under z is reclaimed when z goes.
     std::byte* x = al.allocate(100);
     const std::size_t after_x = stack.in_use();
     std::byte* y = al.allocate(200);
@@ -385,8 +413,28 @@ BOOST_DATA_TEST_CASE(a_frame_stack_takes_frames_freed_out_of_order_and_spills_bi
     BOOST_TEST(stack.in_use() > after_x); // y is under z: not yet
     al.deallocate(z, 50);
     BOOST_TEST(stack.in_use() == after_x); // z and y together
+    // A spill in the middle of a chain: the block's frames and the heap's, freed in either order.
+    std::byte* near_full = al.allocate(stack.capacity() - stack.in_use() - 2 * frame_stack::alignment);
+    std::byte* spilled = al.allocate(200);
+    BOOST_TEST(stack.heap_frames() == 1u);
+    std::memset(spilled, 0x5a, 200);
+    al.deallocate(near_full, stack.capacity() - after_x - 2 * frame_stack::alignment); // under a live heap frame
+    BOOST_TEST(stack.in_use() == after_x);
+    al.deallocate(spilled, 200);
     al.deallocate(x, 100);
     BOOST_TEST(stack.in_use() == 0u);
+    // A first frame larger than the block: the block is never taken, the frame comes from the heap.
+    std::byte* huge = al.allocate(4096);
+    BOOST_TEST(stack.heap_frames() == 2u);
+    BOOST_TEST(stack.in_use() == 0u);
+    al.deallocate(huge, 4096);
+    // A stack of no bytes: every frame from the heap, nothing kept.
+    frame_stack none(0);
+    frame_allocator an = none.allocator();
+    std::byte* f = an.allocate(64);
+    BOOST_TEST(none.heap_frames() == 1u);
+    an.deallocate(f, 64);
+    BOOST_TEST(none.in_use() == 0u);
 }
 
 // A recv stream yields 200 messages through next() — a coroutine per call, a lease per message,
@@ -396,8 +444,8 @@ template <class I>
 task<std::size_t> stream_round_trips(I& inst, int client, int server, std::size_t& allocations) {
     recv_stream<I> in(inst, server);
     std::size_t ok = 0;
+    std::unique_ptr<allocation_count> count; // items 2..199
     for (int i = 0; i < 200; ++i) {
-        std::unique_ptr<allocation_count> count;
         if (i == 2) count = std::make_unique<allocation_count>();
         char out[8];
         std::snprintf(out, sizeof out, "%07d", i);
@@ -406,8 +454,8 @@ task<std::size_t> stream_round_trips(I& inst, int client, int server, std::size_
         if (!lease) break;
         const auto d = lease->data();
         ok += d.size() == 8 && std::memcmp(d.data(), out, 8) == 0;
-        if (count) allocations += count->now();
     }
+    if (count) allocations += count->now();
     co_return ok;
 }
 using threaded_streams = instance<probe_router, basic_io_uring_or_epoll, fixed_pool, eventfd_notifier, provided_buffer_ring>;
