@@ -36,6 +36,26 @@
 
 namespace ksvc {
 
+namespace detail::coro {
+//! The allocator task's allocator hook takes, over a source of frame memory
+//! (`allocate(bytes)`, `deallocate(p, bytes)`): frame_stack, and a stream's frame_arena.
+template <class Source, class T = std::byte>
+struct frame_source_allocator {
+    using value_type = T;
+    template <class U>
+    struct rebind {
+        using other = frame_source_allocator<Source, U>;
+    };
+    Source* source;
+    explicit frame_source_allocator(Source* s) noexcept : source(s) {}
+    template <class U>
+    frame_source_allocator(const frame_source_allocator<Source, U>& o) noexcept : source(o.source) {}
+    T* allocate(std::size_t n) { return static_cast<T*>(source->allocate(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t n) noexcept { source->deallocate(p, n * sizeof(T)); }
+    friend bool operator==(const frame_source_allocator&, const frame_source_allocator&) = default;
+};
+} // namespace detail::coro
+
 class frame_stack {
 public:
     static constexpr std::size_t alignment = 64;
@@ -92,16 +112,7 @@ public:
 
     //! The allocator to pass after std::allocator_arg.
     template <class T = std::byte>
-    struct allocator_of {
-        using value_type = T;
-        frame_stack* stack;
-        explicit allocator_of(frame_stack* s) noexcept : stack(s) {}
-        template <class U>
-        allocator_of(const allocator_of<U>& o) noexcept : stack(o.stack) {}
-        T* allocate(std::size_t n) { return static_cast<T*>(stack->allocate(n * sizeof(T))); }
-        void deallocate(T* p, std::size_t n) noexcept { stack->deallocate(p, n * sizeof(T)); }
-        friend bool operator==(const allocator_of&, const allocator_of&) = default;
-    };
+    using allocator_of = detail::coro::frame_source_allocator<frame_stack, T>;
     [[nodiscard]] allocator_of<> allocator() noexcept { return allocator_of<>(this); }
 
 private:

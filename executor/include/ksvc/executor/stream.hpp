@@ -59,6 +59,7 @@
 #include <ksvc/core/entry.hpp>
 #include <ksvc/core/error.hpp>
 #include <ksvc/core/operations.hpp>
+#include <ksvc/executor/frame_stack.hpp>
 #include <ksvc/executor/op.hpp>
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/executor/task.hpp>
@@ -88,7 +89,7 @@ namespace detail::coro {
 // frame of the previous call is always gone when the next one is made.
 class frame_arena {
 public:
-    void* get(std::size_t n) {
+    void* allocate(std::size_t n) {
         if (in_use_) throw std::logic_error("ksvc stream: next() called while another next() of the same stream is running");
         if (n > size_) {
             block_.reset(new std::byte[n]);
@@ -97,7 +98,7 @@ public:
         in_use_ = true;
         return block_.get();
     }
-    void put() noexcept { in_use_ = false; }
+    void deallocate(void*, std::size_t) noexcept { in_use_ = false; }
 
 private:
     std::unique_ptr<std::byte[]> block_;
@@ -105,16 +106,7 @@ private:
     bool in_use_ = false;
 };
 template <class T>
-struct arena_allocator {
-    using value_type = T;
-    frame_arena* arena;
-    explicit arena_allocator(frame_arena* a) noexcept : arena(a) {}
-    template <class U>
-    arena_allocator(const arena_allocator<U>& o) noexcept : arena(o.arena) {}
-    T* allocate(std::size_t n) { return static_cast<T*>(arena->get(n * sizeof(T))); }
-    void deallocate(T*, std::size_t) noexcept { arena->put(); }
-    friend bool operator==(const arena_allocator&, const arena_allocator&) = default;
-};
+using arena_allocator = frame_source_allocator<frame_arena, T>;
 
 //! What arrived: a completion, and what was made of it where it was delivered (`Extra`: a
 //! recv's lease, taken in completion order; nothing for accept).
