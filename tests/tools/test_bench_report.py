@@ -23,14 +23,26 @@ def comparison(name, ratio, low, high, goal):
             "p_value": 0.01, "metric": "cpu_us", "higher_is_better": False, "goal": goal, "group": "test", "met": ratio >= goal}
 
 
-def run(tmp, notes):
+def value(name, v, low, high, bound):
+    """A figure with a bound it must stay within (lower is better), like idle_conn_bytes_server."""
+    return {"name": name, "kind": "value", "value": v, "ci_low": low, "ci_high": high, "unit": "B", "numerator": "ksvc@w",
+            "denominator": None, "references": {"ref": 100.0}, "metric": "bytes", "higher_is_better": False, "goal": bound,
+            "goal_op": "<=", "sample_valid": True, "served_all": True, "p_value": None, "group": "test", "met": v <= bound}
+
+
+ALL = [comparison("t_met", 1.2, 1.15, 1.3, 1.1), comparison("t_median", 1.12, 0.9, 1.3, 1.1),
+       comparison("t_short", 0.9, 0.8, 1.0, 1.1), comparison("t_short_too", 0.95, 0.9, 1.0, 1.1),
+       value("t_value_met", 200, 190, 210, 256), value("t_value_median", 200, 190, 300, 256)]
+
+
+def run(tmp, notes, comparisons=ALL):
     results = {"schema": 1, "generated_at": "2026-01-01T00:00:00+00:00", "mode": "quick", "command": "test",
                "machine": {"kernel": "test"}, "config": {"reps": 5}, "arms": {}, "samples": {}, "profiles": {},
-               "comparisons": [comparison("t_met", 1.2, 1.15, 1.3, 1.1), comparison("t_median", 1.12, 0.9, 1.3, 1.1),
-                               comparison("t_short", 0.9, 0.8, 1.0, 1.1), comparison("t_short_too", 0.95, 0.9, 1.0, 1.1)]}
+               "comparisons": comparisons}
     paths = {k: os.path.join(tmp, k) for k in ("results.json", "notes.json", "benchmarks.md")}
-    json.dump(results, open(paths["results.json"], "w"))
-    json.dump(notes, open(paths["notes.json"], "w"))
+    for name, data in (("results.json", results), ("notes.json", notes)):
+        with open(paths[name], "w") as f:
+            json.dump(data, f)
     r = subprocess.run([sys.executable, REPORT, "--results", paths["results.json"], "--doc", paths["benchmarks.md"],
                         "--notes", paths["notes.json"]], capture_output=True, text=True)
     doc = open(paths["benchmarks.md"]).read() if r.returncode == 0 else ""
@@ -38,22 +50,29 @@ def run(tmp, notes):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    notes = {"t_median": ["MEDIAN-NOTE"], "t_short": {"lead": "LEAD-ONE", "see": "shared:x"},
+    notes = {"t_median": ["MEDIAN-NOTE"], "t_value_median": ["VALUE-NOTE"], "t_short": {"lead": "LEAD-ONE", "see": "shared:x"},
              "t_short_too": {"lead": "LEAD-TWO", "see": "shared:x"}, "t_met": ["MET-NOTE"], "shared:x": ["SHARED-NOTE"]}
     r, doc = run(tmp, notes)
     check(r.returncode == 0, f"bench-report failed: {r.stderr}")
     rows = {}  # the goals table comes first; the table of all comparisons repeats the names
     for line in doc.splitlines():
         if line.startswith("| `t_"):
-            rows.setdefault(line.split("|")[1].strip(), line)
+            rows.setdefault(line.split("`")[1].join("``"), line)
     check(rows.get("`t_met`", "").rstrip().endswith("| met |"), "t_met is not plainly met: " + rows.get("`t_met`", "missing"))
     check("met by the median only" in rows.get("`t_median`", ""), "t_median is not met by the median only")
     check("**short**" in rows.get("`t_short`", ""), "t_short is not short")
+    check(" met |" in rows.get("`t_value_met`", "") and "median" not in rows.get("`t_value_met`", ""),
+          "t_value_met is not plainly met: " + rows.get("`t_value_met`", "missing"))
+    check("met by the median only" in rows.get("`t_value_median`", ""), "t_value_median is not met by the median only")
     check("### `t_met`" not in doc and "MET-NOTE" not in doc, "a plainly met goal got a note")
-    check("### `t_median`" in doc and "MEDIAN-NOTE" in doc, "the note of a goal met by the median only is missing")
+    check("### `t_median`" in doc and "MEDIAN-NOTE" in doc and "VALUE-NOTE" in doc, "the note of a goal met by the median only is missing")
     check("LEAD-ONE" in doc and "LEAD-TWO" in doc, "a lead is missing")
     check(doc.count("SHARED-NOTE") == 1, "the shared note is not written exactly once")
     check(doc.find("LEAD-ONE") < doc.find("SHARED-NOTE") < doc.find("LEAD-TWO"), "the shared note is not under the first comparison naming it")
+
+    r, doc = run(tmp, {}, ALL[:2])
+    check("Every comparison with a goal met it in this run (some by the median only, below)." in doc,
+          "a run whose goals are all met, one by the median only, does not say so")
 
     r, doc = run(tmp, {"t_short": {"lead": "L", "see": "shared:missing"}})
     check(r.returncode != 0 and "shared:missing" in r.stderr, f"a note pointing at a missing shared note was accepted: {r.returncode} {r.stderr}")
