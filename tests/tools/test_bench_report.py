@@ -77,7 +77,12 @@ with tempfile.TemporaryDirectory() as tmp:
     r, doc = run(tmp, {"t_short": {"lead": "L", "see": "shared:missing"}})
     check(r.returncode != 0 and "shared:missing" in r.stderr, f"a note pointing at a missing shared note was accepted: {r.returncode} {r.stderr}")
 
-notes = json.load(open(os.path.join(ROOT, "bench", "report-notes.json")))
+    r = subprocess.run([sys.executable, REPORT, "--results", os.path.join(tmp, "results.json"), "--doc", os.path.join(tmp, "b.md"),
+                        "--notes", os.path.join(tmp, "no-such-notes.json")], capture_output=True, text=True)
+    check(r.returncode != 0 and "no-such-notes.json" in r.stderr, f"a missing --notes file was accepted: {r.returncode} {r.stderr}")
+
+with open(os.path.join(ROOT, "bench", "report-notes.json")) as f:
+    notes = json.load(f)
 for key, note in notes.items():
     if key.startswith("_"):
         continue
