@@ -4,6 +4,7 @@ tool asks (files byte-exact, HEAD, types, keep-alive, If-Modified-Since, directo
 sockets for pipelining and every hostile request the server must refuse (each with the right
 status and nothing more), a client too slow with its headers (408), a server out of
 descriptors (503), then SIGINT with a connection open and a clean exit. Exit 0 when everything holds, 1 otherwise."""
+import calendar
 import json
 import os
 import resource
@@ -142,6 +143,22 @@ def main():
                   f"HEAD: {head!r}")
             got, closed = raw(port, b"HEAD /one-k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             check(got.endswith(b"\r\n\r\n") and b"Content-Length: 1024" in got and closed, f"HEAD has no body: {got!r}")
+            # Date: the current time in IMF-fixdate, on every response; a thread formats it once a
+            # second, so two requests 1.5 s apart must carry dates that far apart.
+            def date_of(path):
+                got, _ = raw(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                line = next((l for l in got.split(b"\r\n") if l.startswith(b"Date: ")), b"")
+                try:
+                    return calendar.timegm(time.strptime(line[6:].decode(), "%a, %d %b %Y %H:%M:%S GMT"))
+                except ValueError:
+                    check(False, f"Date header is not IMF-fixdate: {line!r}")
+                    return None
+            first = date_of(b"/one-k.bin")
+            time.sleep(1.5)
+            second, now = date_of(b"/no-such-file"), time.time()
+            if first is not None and second is not None:
+                check(abs(second - now) <= 2, f"Date is now: {second} against {now}")
+                check(1 <= second - first <= 3 * SLOW, f"Date moves on: {first} then {second} 1.5 s later")
             # If-Modified-Since: 304 when not newer, 200 when it is.
             rc, head = curl(port, "-i", "-H", "If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT", url(port, "/hello.txt"))
             check(head.startswith(b"HTTP/1.1 304") and b"Content-Length" not in head, f"304: {head[:80]!r}")

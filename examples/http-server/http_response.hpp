@@ -27,6 +27,21 @@ inline void append_date_header(std::string& out, std::string_view name, std::tim
     append_date(out, t);
     out += "\r\n";
 }
+//! The header line a thread formatted last for one header, and the time it shows. Formatting a
+//! date costs more than the rest of a small response head, while a Date changes once a second
+//! and a file's Last-Modified seldom: each is formatted again only when its time changes.
+struct date_line_cache {
+    std::time_t at = -1;
+    std::string line;
+};
+inline void append_date_header(std::string& out, std::string_view name, std::time_t t, date_line_cache& cache) {
+    if (t != cache.at) {
+        cache.line.clear();
+        append_date_header(cache.line, name, t);
+        cache.at = t;
+    }
+    out += cache.line;
+}
 //! An HTTP-date back to seconds: IMF-fixdate, and the obsolete RFC 850 and asctime forms that
 //! RFC 9110 §5.6.7 says a recipient must accept; nullopt for anything else (the header is then
 //! ignored).
@@ -96,7 +111,8 @@ inline void write_response_head(std::string& h, int status, std::string_view typ
     h += ' ';
     h += reason(status);
     h += "\r\nServer: ksvc-http-server\r\n";
-    append_date_header(h, "Date", std::time(nullptr));
+    thread_local date_line_cache date, modified; // per thread: a shard, or the reference's loop
+    append_date_header(h, "Date", std::time(nullptr), date);
     if (!type.empty()) {
         h += "Content-Type: ";
         h += type;
@@ -107,7 +123,7 @@ inline void write_response_head(std::string& h, int status, std::string_view typ
         number(length);
         h += "\r\n";
     }
-    if (last_modified) append_date_header(h, "Last-Modified", *last_modified);
+    if (last_modified) append_date_header(h, "Last-Modified", *last_modified, modified);
     h += extra;
     h += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
 }
