@@ -2,6 +2,7 @@
 #include <ksvc/module/workers/syscall_runner.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <memory>
 #include <new>
@@ -68,7 +69,11 @@ void detail::run_chain(const submit_entry* chain, std::size_t n, completion_entr
 }
 
 namespace {
-void on_interrupt(int) noexcept {} // interrupts the worker's syscall (EINTR); nothing else
+// Counts the interrupt signals this thread has handled, so a canceller can tell whether the
+// signal it sent already arrived (touched by interruptible_slot::run before any can come: the
+// handler never makes the first access to the thread_local, which may allocate).
+thread_local std::atomic<std::uint32_t> interrupts_handled{0};
+void on_interrupt(int) noexcept { interrupts_handled.fetch_add(1, std::memory_order_release); }
 bool interrupt_installed() noexcept {
     static const bool ok = [] {
         const int sig = detail::interrupt_signal();
@@ -91,6 +96,9 @@ completion_entry detail::interruptible_slot::run(const submit_entry& e) noexcept
     {
         std::lock_guard lock(mutex_);
         thread_ = ::pthread_self();
+        handled_ = &interrupts_handled;
+        handled_at_start_ = handled_->load(std::memory_order_acquire);
+        signals_sent_ = 0;
         corr_ = e.corr_id;
         running_ = true;
         cancelled_ = false;
@@ -112,7 +120,13 @@ detail::interruptible_slot::found detail::interruptible_slot::cancel(std::uint64
     std::lock_guard lock(mutex_);
     if (corr_id == 0 || !running_ || corr_ != corr_id) return found::no;
     cancelled_ = true;
-    ::pthread_kill(thread_, interrupt_signal());
+    // One signal in flight at a time: the interrupt is a real-time signal, so each send queues
+    // another. Resending every turn while the last one waits for delivery once flooded a slow
+    // (emulated) worker, which then spent all its time in the handler and never left the
+    // syscall. A signal that was handled while the worker still runs this entry was lost before
+    // the syscall began (or the syscall ignores signals): that one is repeated.
+    const std::uint32_t handled = handled_->load(std::memory_order_acquire) - handled_at_start_;
+    if (handled >= signals_sent_ && ::pthread_kill(thread_, interrupt_signal()) == 0) ++signals_sent_;
     return found::signalled;
 }
 

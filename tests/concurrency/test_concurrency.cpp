@@ -9,6 +9,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include <ksvc/executor/sys.hpp>
 #include <ksvc/executor/task.hpp>
 #include <ksvc/module/presets.hpp>
+#include <ksvc/module/workers/syscall_runner.hpp>
 
 #include "support/fixtures.hpp"
 
@@ -646,6 +649,51 @@ BOOST_DATA_TEST_CASE(blocked_worker_syscall_cancelled_from_another_thread,
                      bdata::make({dispatch_mode::threaded, dispatch_mode::inline_mode}), mode) {
     cancel_a_blocked_worker<default_instance>(mode);
     cancel_a_blocked_worker<instance<probe_router, basic_io_uring_or_epoll, lazy_pool, eventfd_notifier, heap_buffers>>(mode);
+}
+
+// The canceller repeats its signal while the worker still runs the entry (one that came just
+// before the syscall began is lost), but it never queues a second before the first was handled:
+// the interrupt is a real-time signal, so each send queues one more, and a flood of them once
+// kept a slow worker (an emulated 6.1 kernel) inside its handler for good — the flock was never
+// left and the test above hung. Here the worker blocks the signal, so the first one stays
+// pending: a thousand more cancels must not queue another.
+BOOST_AUTO_TEST_CASE(a_worker_being_cancelled_has_at_most_one_interrupt_queued) {
+    temp_dir d;
+    const std::string path = d.file("locked");
+    unique_fd holder(::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    unique_fd waiter(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(::flock(holder, LOCK_EX) == 0);
+    submit_entry e;
+    e.nr = syscalls::x86_64::flock;
+    e.args[0] = static_cast<std::uint64_t>(waiter.fd);
+    e.args[1] = LOCK_EX;
+    e.corr_id = 7;
+    detail::interruptible_slot slot;
+    std::int64_t result = 1;
+    int queued = -1;
+    std::thread worker([&] {
+        const int sig = detail::interrupt_signal();
+        sigset_t only;
+        ::sigemptyset(&only);
+        ::sigaddset(&only, sig);
+        ::pthread_sigmask(SIG_BLOCK, &only, nullptr);
+        result = slot.run(e).result;
+        // Count what is queued for this thread, taking each without waiting.
+        const timespec now{};
+        for (queued = 0; ::sigtimedwait(&only, nullptr, &now) == sig;) ++queued;
+    });
+    using found = detail::interruptible_slot::found;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool signalled = false;
+    while (!(signalled = slot.cancel(7) == found::signalled) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 0; signalled && i < 1000; ++i) BOOST_REQUIRE(slot.cancel(7) == found::signalled);
+    BOOST_TEST((slot.cancel(8) == found::no)); // another entry's id: never this worker
+    BOOST_REQUIRE(::flock(holder, LOCK_UN) == 0); // the flock completes, not interrupted
+    worker.join();
+    BOOST_TEST(signalled);
+    BOOST_TEST(result == 0);
+    BOOST_TEST(queued == 1);
 }
 
 // Tier 2, queued: one worker, blocked in a flock; an fchmod waiting behind it in the queue is

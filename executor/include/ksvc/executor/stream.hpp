@@ -128,6 +128,10 @@ public:
     //! The instance the stream's request runs on.
     [[nodiscard]] Instance& owner() const noexcept { return inst_; }
     [[nodiscard]] stream_end end() const noexcept { return end_; }
+    //! Whether a request is in flight, so the kernel may still deliver into the queue: false
+    //! before the first next(), once the stream ended, and while a throttled stream (max_queued
+    //! reached and its cancel landed) waits for the consumer. Any thread may ask.
+    [[nodiscard]] bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
     //! The error that ended the stream (end() == error), ECANCELED when cancelled, else none.
     [[nodiscard]] std::error_code error() const noexcept { return error_; }
     //! Times the request was submitted again after the kernel ended it.

@@ -1,6 +1,7 @@
 #pragma once
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -34,8 +35,9 @@ class interruptible_slot {
 public:
     enum class found : std::uint8_t { no, signalled, removed }; // removed: a queued entry (pools)
     completion_entry run(const submit_entry& e) noexcept;
-    //! Signals the worker if it runs `corr_id` now (again on each call while it does: a signal
-    //! that came just before the syscall started is lost, so the canceller repeats it).
+    //! Signals the worker if it runs `corr_id` now. Called again while it does, it signals
+    //! again only once the last signal was handled (a signal that came just before the syscall
+    //! started is lost, so the canceller repeats it), never queueing a second one meanwhile.
     found cancel(std::uint64_t corr_id) noexcept;
 
 private:
@@ -45,5 +47,9 @@ private:
     std::uint64_t corr_ = 0;
     bool running_ = false, cancelled_ = false;
     pthread_t thread_{};
+    // The worker's count of handled interrupt signals, its value when the entry started, and
+    // the signals sent for this entry: a new one goes out only when none is still pending.
+    const std::atomic<std::uint32_t>* handled_ = nullptr;
+    std::uint32_t handled_at_start_ = 0, signals_sent_ = 0;
 };
 } // namespace ksvc::detail
