@@ -2,7 +2,6 @@
 #include <ksvc/module/workers/syscall_runner.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <memory>
 #include <new>
@@ -124,9 +123,15 @@ detail::interruptible_slot::found detail::interruptible_slot::cancel(std::uint64
     // another. Resending every turn while the last one waits for delivery once flooded a slow
     // (emulated) worker, which then spent all its time in the handler and never left the
     // syscall. A signal that was handled while the worker still runs this entry was lost before
-    // the syscall began (or the syscall ignores signals): that one is repeated.
+    // the syscall began (or the syscall ignores signals): that one is repeated at once. One not
+    // seen handled is repeated after resend_after — its handler may have been deferred (TSan
+    // runs them at the thread's next intercepted call) or replaced by the program's own.
+    const auto now = std::chrono::steady_clock::now();
     const std::uint32_t handled = handled_->load(std::memory_order_acquire) - handled_at_start_;
-    if (handled >= signals_sent_ && ::pthread_kill(thread_, interrupt_signal()) == 0) ++signals_sent_;
+    if ((handled >= signals_sent_ || now - last_sent_ >= resend_after) && ::pthread_kill(thread_, interrupt_signal()) == 0) {
+        ++signals_sent_;
+        last_sent_ = now;
+    }
     return found::signalled;
 }
 

@@ -2,6 +2,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 
@@ -22,7 +23,7 @@ completion_entry run_syscall_here(const submit_entry& e) noexcept;
 void run_chain(const submit_entry* chain, std::size_t n, completion_entry* out) noexcept;
 
 //! The signal that interrupts a worker's blocked syscall for a cancellation (SIGRTMIN + 5),
-//! with a handler that does nothing, installed without SA_RESTART the first time a worker runs
+//! with a handler that only counts it, installed without SA_RESTART the first time a worker runs
 //! an entry — unless the program already handles that signal; workers are then not interrupted.
 int interrupt_signal() noexcept;
 
@@ -36,9 +37,11 @@ public:
     enum class found : std::uint8_t { no, signalled, removed }; // removed: a queued entry (pools)
     completion_entry run(const submit_entry& e) noexcept;
     //! Signals the worker if it runs `corr_id` now. Called again while it does, it signals
-    //! again only once the last signal was handled (a signal that came just before the syscall
-    //! started is lost, so the canceller repeats it), never queueing a second one meanwhile.
+    //! again once the last signal was handled (a signal that came just before the syscall
+    //! started is lost, so the canceller repeats it), or resend_after after the last send —
+    //! never flooding the worker with queued signals.
     found cancel(std::uint64_t corr_id) noexcept;
+    static constexpr std::chrono::milliseconds resend_after{50};
 
 private:
     // Locked twice per entry, by the worker alone unless a cancel comes: so a signal can only
@@ -51,5 +54,6 @@ private:
     // the signals sent for this entry: a new one goes out only when none is still pending.
     const std::atomic<std::uint32_t>* handled_ = nullptr;
     std::uint32_t handled_at_start_ = 0, signals_sent_ = 0;
+    std::chrono::steady_clock::time_point last_sent_{};
 };
 } // namespace ksvc::detail
