@@ -50,8 +50,9 @@ private:
     std::uint64_t corr_ = 0;
     bool running_ = false, cancelled_ = false;
     pthread_t thread_{};
-    // The worker's count of handled interrupt signals, its value when the entry started, and
-    // the signals sent for this entry: a new one goes out only when none is still pending.
+    // The worker's count of handled interrupt signals, its value when the entry started, the
+    // signals sent for this entry and when the last went: a new one goes out only when none is
+    // still pending, or resend_after after the last.
     const std::atomic<std::uint32_t>* handled_ = nullptr;
     std::uint32_t handled_at_start_ = 0, signals_sent_ = 0;
     std::chrono::steady_clock::time_point last_sent_{};
